@@ -1,0 +1,3 @@
+"""Signalhub: a multi-user stock signal platform."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Authentication: password login, JWT access/refresh tokens, brute-force protection."""

@@ -1,0 +1,80 @@
+"""Application settings, read from the environment and `.env`."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
+VAR_DIR = PROJECT_ROOT / "var"
+DEFAULT_SECRET_KEY = "change-me-development-only-secret-key"  # refused outside development
+
+
+class Settings(BaseSettings):
+    """Every tunable of the platform; each one is documented in `.env.example`."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore",
+                                      env_ignore_empty=True)
+
+    environment: Literal["development", "test", "production"] = "development"
+    secret_key: str = DEFAULT_SECRET_KEY
+    log_level: str = "INFO"
+
+    database_url: str = f"sqlite:///{VAR_DIR / 'signalhub.db'}"
+    database_echo: bool = False
+    redis_url: str | None = None
+    celery_broker_url: str | None = None
+    celery_result_backend: str | None = None
+
+    jwt_algorithm: str = "HS256"
+    access_token_expire_minutes: int = Field(default=30, gt=0)
+    refresh_token_expire_days: int = Field(default=14, gt=0)
+
+    login_max_attempts: int = Field(default=5, gt=0)
+    login_window_seconds: int = Field(default=900, gt=0)
+    max_request_body_bytes: int = Field(default=1_048_576, gt=0)
+    cors_origins: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _refuse_default_secret(self) -> Settings:
+        # A forgotten secret in production would let anyone mint admin tokens.
+        if self.environment != "development" and (
+            self.secret_key == DEFAULT_SECRET_KEY or len(self.secret_key) < 32
+        ):
+            raise ValueError(
+                "SECRET_KEY must be set to a random value of at least 32 characters outside development"
+            )
+        return self
+
+    @property
+    def broker_url(self) -> str:
+        """Celery broker: explicit URL, else Redis, else an embedded SQLite broker needing no server."""
+        if self.celery_broker_url:
+            return self.celery_broker_url
+        if self.redis_url:
+            return self.redis_url
+        return f"sqla+sqlite:///{VAR_DIR / 'celery-broker.db'}"
+
+    @property
+    def result_backend(self) -> str:
+        """Celery result store: explicit URL, else Redis, else an embedded SQLite database."""
+        if self.celery_result_backend:
+            return self.celery_result_backend
+        if self.redis_url:
+            return self.redis_url
+        return f"db+sqlite:///{VAR_DIR / 'celery-results.db'}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        """Whether the platform runs on the embedded SQLite database."""
+        return self.database_url.startswith("sqlite")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """Return the process-wide settings (cached; tests clear the cache to reload)."""
+    return Settings()

@@ -1,0 +1,1 @@
+"""Users: registration and the signed-in user's own profile."""

@@ -1,0 +1,50 @@
+"""The Celery app and its beat schedule."""
+
+from __future__ import annotations
+
+from celery import Celery
+from celery.schedules import crontab
+
+from signalhub.core.config import VAR_DIR, get_settings
+
+# Every module holding tasks; beat and workers import them all so names always resolve.
+TASK_MODULES = ["signalhub.auth.tasks"]
+
+
+def create_celery() -> Celery:
+    """Build the Celery app from settings (Redis in production, embedded SQLite otherwise)."""
+    settings = get_settings()
+    if settings.broker_url.startswith("sqla+sqlite") or settings.result_backend.startswith("db+sqlite"):
+        VAR_DIR.mkdir(parents=True, exist_ok=True)
+    app = Celery("signalhub", broker=settings.broker_url, backend=settings.result_backend,
+                 include=TASK_MODULES)
+    app.conf.update(
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        timezone="UTC",
+        enable_utc=True,
+        # Ack after the task ran, and give a task back if its worker dies: tasks are written to be
+        # idempotent, so running one twice is safe, losing one is not.
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_track_started=True,
+        result_expires=7 * 24 * 3600,
+        result_extended=True,
+        broker_connection_retry_on_startup=True,
+        beat_schedule_filename=str(VAR_DIR / "celerybeat-schedule"),
+        beat_schedule={
+            "purge-expired-refresh-tokens": {
+                "task": "signalhub.auth.tasks.purge_expired_refresh_tokens",
+                "schedule": crontab(minute=17, hour=3),
+            },
+        },
+    )
+    if settings.broker_url.startswith(("redis://", "rediss://")):
+        # An unacknowledged task returns to the queue after this long (longest task must be shorter).
+        app.conf.broker_transport_options = {"visibility_timeout": 3600}
+    return app
+
+
+celery_app = create_celery()

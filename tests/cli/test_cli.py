@@ -1,0 +1,85 @@
+"""Operator commands run as a person would run them."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+from typer.testing import CliRunner
+
+from signalhub.cli import app
+from tests.helpers import PASSWORD, login, register
+
+BIN = Path(sys.executable).parent
+
+
+def test_create_admin_creates_and_promotes(client):
+    runner = CliRunner()
+    result = runner.invoke(app, ["create-admin", "--email", "root@example.com", "--username", "root",
+                                 "--password", PASSWORD])
+    assert result.exit_code == 0, result.output
+    token = login(client, "root@example.com")["access_token"]
+    me = client.get("/api/v1/users/me", headers={"Authorization": f"Bearer {token}"}).json()
+    assert me["role"] == "admin"
+
+    register(client, "ann@example.com")
+    result = runner.invoke(app, ["create-admin", "--email", "ann@example.com", "--username", "ann",
+                                 "--password", PASSWORD])
+    assert result.exit_code == 0 and "now an admin" in result.output
+
+
+def test_create_admin_rejects_bad_input():
+    result = CliRunner().invoke(app, ["create-admin", "--email", "nope", "--username", "root",
+                                      "--password", "short"])
+    assert result.exit_code == 2
+    assert "email" in result.output and "password" in result.output
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_signalhub_run_starts_api_worker_and_beat_and_stops_on_ctrl_c(tmp_path):
+    """What `make run` does, on embedded defaults in a scratch directory."""
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CELERY_", "REDIS_", "DATABASE_"))}
+    env.update(ENVIRONMENT="development", SECRET_KEY="x" * 40,
+               DATABASE_URL=f"sqlite:///{tmp_path / 'run.db'}",
+               CELERY_BROKER_URL=f"sqla+sqlite:///{tmp_path / 'broker.db'}",
+               CELERY_RESULT_BACKEND=f"db+sqlite:///{tmp_path / 'results.db'}")
+    proc = subprocess.Popen([str(BIN / "signalhub"), "run", "--port", str(port)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        ready = None
+        while time.monotonic() < deadline:
+            try:
+                ready = httpx.get(f"{base}/readyz", timeout=2)
+                break
+            except httpx.TransportError:
+                time.sleep(0.5)
+        assert ready is not None and ready.status_code == 200, ready and ready.text
+        r = httpx.post(f"{base}/api/v1/users/register",
+                       json={"email": "ann@example.com", "username": "ann", "password": PASSWORD})
+        assert r.status_code == 201
+        # The worker started by `run` takes a task from the embedded broker and stores its result.
+        call = ("from signalhub.auth.tasks import purge_expired_refresh_tokens as t; "
+                "print('result', t.delay().get(timeout=60))")
+        done = subprocess.run([sys.executable, "-c", call], env=env, capture_output=True, text=True,
+                              timeout=90)
+        assert "result 0" in done.stdout, done.stdout + done.stderr
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        output = proc.communicate(timeout=60)[0].decode()
+    assert proc.returncode == 0, output
+    children = subprocess.run(["pgrep", "-f", f"--port {port}"], capture_output=True, text=True)
+    assert children.stdout.strip() == "", "a process outlived Ctrl-C"
