@@ -64,6 +64,10 @@ def clean_state() -> Iterator[None]:
     if client is not None:
         client.flushdb()
     get_attempt_counter.cache_clear()
+    # Tasks queued by a test but never consumed must not run in a later test's worker.
+    from signalhub.worker import celery_app
+
+    celery_app.control.purge()
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -65,6 +66,60 @@ def create_admin(
         typer.echo(f"admin {user.email} created with id {user.id}")
 
 
+@app.command()
+def seed(intervals: Annotated[list[str] | None, typer.Option("--interval")] = None) -> None:
+    """Load the bundled real market history (database/seed) into stocks, bars and indicators."""
+    from signalhub.core.db import session_scope
+    from signalhub.market_data import service
+    from signalhub.market_data.providers import get_provider
+
+    provider = get_provider("replay")
+    with session_scope() as session:
+        for line in service.seed_bundled(session, provider, intervals or ["1d", "1m"]):
+            typer.echo(line)
+
+
+@app.command()
+def backfill(
+    tickers: Annotated[list[str], typer.Argument(help="Symbols, e.g. AAPL 005930.KS")],
+    start: Annotated[datetime, typer.Option(help="First bar (date or ISO time, UTC)")],
+    end: Annotated[datetime | None, typer.Option(help="Stop before this (default: now)")] = None,
+    interval: Annotated[str, typer.Option(help="1m, 5m, 15m, 30m, 60m or 1d")] = "1d",
+    provider: Annotated[str | None, typer.Option(help="yahoo or replay (default: MARKET_DATA_PROVIDER)")] = None,
+) -> None:
+    """Fetch history for tickers in provider batches, storing bars and indicators, with a progress bar."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from signalhub.core.db import session_scope
+    from signalhub.core.time import as_utc
+    from signalhub.market_data import service
+    from signalhub.market_data.providers import INTERVALS, get_provider
+
+    if interval not in INTERVALS:
+        typer.echo(f"error: --interval must be one of {', '.join(INTERVALS)}", err=True)
+        raise typer.Exit(2)
+    start_utc, end_utc = as_utc(start), (as_utc(end) if end else None)
+    if end_utc is not None and start_utc >= end_utc:
+        typer.echo("error: --start must be before --end", err=True)
+        raise typer.Exit(2)
+    source = get_provider(provider)
+    batch = get_settings().yahoo_batch_size
+    failures = 0
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns) as progress:
+        bar = progress.add_task(f"backfill {interval}", total=len(tickers))
+        for i in range(0, len(tickers), batch):
+            chunk = tickers[i:i + batch]
+            # One transaction per batch: an interrupted backfill keeps what it finished.
+            with session_scope() as session:
+                summaries = service.update_prices(session, source, chunk, interval, start_utc, end_utc)
+            for s in summaries:
+                failures += s.status not in ("ok", "no_new_data")
+                progress.console.print(f"{s.ticker:>12}  {s.status:<15} {s.bars_stored:>6} bars  {s.message}")
+            progress.advance(bar, len(chunk))
+    raise typer.Exit(1 if failures else 0)
+
+
 def _process_specs(host: str, port: int) -> list[tuple[str, list[str]]]:
     bin_dir = Path(sys.executable).parent
     schedule = str(PROJECT_ROOT / "var" / "celerybeat-schedule")
@@ -77,12 +132,25 @@ def _process_specs(host: str, port: int) -> list[tuple[str, list[str]]]:
     ]
 
 
+def _database_is_empty() -> bool:
+    from sqlalchemy import func, select
+
+    from signalhub.core.db import session_scope
+    from signalhub.models.stock import Stock
+
+    with session_scope() as session:
+        return not session.scalar(select(func.count()).select_from(Stock))
+
+
 @app.command()
 def run(host: str = "127.0.0.1", port: int = 8000) -> None:
     """Migrate, then run the API, a Celery worker and beat together until Ctrl-C (or one of them exits)."""
     settings = get_settings()
     (PROJECT_ROOT / "var").mkdir(exist_ok=True)
     migrate("head")
+    if _database_is_empty():
+        typer.echo("first run: loading the bundled market history (signalhub seed)")
+        seed()
     procs: dict[str, subprocess.Popen[bytes]] = {}
     for name, cmd in _process_specs(host, port):
         procs[name] = subprocess.Popen(cmd, cwd=PROJECT_ROOT)  # noqa: S603 - our own executables

@@ -12,11 +12,21 @@ from signalhub.core.errors import install_error_handlers
 from signalhub.core.logging import configure_logging
 from signalhub.core.middleware import BodySizeLimitMiddleware
 from signalhub.health.router import router as health_router
+from signalhub.indicators.router import router as indicators_router
+from signalhub.market_data.router import router as market_data_router
+from signalhub.screening.router import router as screening_router
+from signalhub.tasks.router import router as tasks_router
 from signalhub.users.router import router as users_router
+from signalhub.watchlists.router import router as watchlists_router
 
 OPENAPI_TAGS = [
     {"name": "auth", "description": "Log in (OAuth2 password flow) and refresh tokens."},
     {"name": "users", "description": "Registration and your own profile."},
+    {"name": "stocks", "description": "Known instruments, their bars, and queued price updates."},
+    {"name": "indicators", "description": "Stored technical indicators per bar."},
+    {"name": "screening", "description": "Latest readings, oversold/overbought screens, correlations."},
+    {"name": "watchlist", "description": "The tickers you follow."},
+    {"name": "tasks", "description": "State of background jobs you started."},
     {"name": "health", "description": "Liveness and readiness probes."},
 ]
 
@@ -36,7 +46,8 @@ def create_app() -> FastAPI:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_credentials=True,
                            allow_methods=["*"], allow_headers=["*"])
     install_error_handlers(app)
-    for router in (health_router, auth_router, users_router):
+    for router in (health_router, auth_router, users_router, watchlists_router, screening_router,
+                   indicators_router, market_data_router, tasks_router):
         app.include_router(router)
     return app
 

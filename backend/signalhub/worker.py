@@ -8,7 +8,39 @@ from celery.schedules import crontab
 from signalhub.core.config import VAR_DIR, get_settings
 
 # Every module holding tasks; beat and workers import them all so names always resolve.
-TASK_MODULES = ["signalhub.auth.tasks"]
+TASK_MODULES = ["signalhub.auth.tasks", "signalhub.market_data.tasks"]
+
+
+def beat_schedule(intraday_poll_seconds: int) -> dict[str, dict[str, object]]:
+    """Every periodic task in one place (times in UTC; the tasks check the exchange calendar)."""
+    return {
+        "purge-expired-refresh-tokens": {
+            "task": "signalhub.auth.tasks.purge_expired_refresh_tokens",
+            "schedule": crontab(minute=17, hour=3),
+        },
+        # 16:00 KST (Korea keeps no daylight saving), after the 15:30 close.
+        "daily-close-XKRX": {
+            "task": "signalhub.market_data.tasks.daily_close_update",
+            "schedule": crontab(minute=0, hour=7, day_of_week="mon-fri"),
+            "args": ("XKRX",),
+        },
+        # 21:30 UTC is after the 16:00 New York close in both EST (21:00 UTC) and EDT (20:00 UTC).
+        "daily-close-XNYS": {
+            "task": "signalhub.market_data.tasks.daily_close_update",
+            "schedule": crontab(minute=30, hour=21, day_of_week="mon-fri"),
+            "args": ("XNYS",),
+        },
+        **{
+            f"poll-intraday-{exchange}": {
+                "task": "signalhub.market_data.tasks.poll_intraday",
+                "schedule": float(intraday_poll_seconds),
+                "args": (exchange,),
+                # A poll that waited longer than one period is stale; the next one supersedes it.
+                "options": {"expires": float(intraday_poll_seconds)},
+            }
+            for exchange in ("XKRX", "XNYS")
+        },
+    }
 
 
 def create_celery() -> Celery:
@@ -34,12 +66,7 @@ def create_celery() -> Celery:
         result_extended=True,
         broker_connection_retry_on_startup=True,
         beat_schedule_filename=str(VAR_DIR / "celerybeat-schedule"),
-        beat_schedule={
-            "purge-expired-refresh-tokens": {
-                "task": "signalhub.auth.tasks.purge_expired_refresh_tokens",
-                "schedule": crontab(minute=17, hour=3),
-            },
-        },
+        beat_schedule=beat_schedule(settings.intraday_poll_seconds),
     )
     if settings.broker_url.startswith(("redis://", "rediss://")):
         # An unacknowledged task returns to the queue after this long (longest task must be shorter).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -38,6 +39,21 @@ class Settings(BaseSettings):
     login_window_seconds: int = Field(default=900, gt=0)
     max_request_body_bytes: int = Field(default=1_048_576, gt=0)
     cors_origins: list[str] = Field(default_factory=list)
+
+    # Market data. "replay" serves the bundled real history (works offline); "yahoo" fetches live.
+    market_data_provider: Literal["yahoo", "replay"] = "replay"
+    yahoo_base_url: str = "https://query2.finance.yahoo.com"
+    yahoo_batch_size: int = Field(default=20, gt=0)
+    yahoo_requests_per_second: float = Field(default=2.0, gt=0)
+    yahoo_max_retries: int = Field(default=4, ge=0)
+    yahoo_timeout_seconds: float = Field(default=10.0, gt=0)
+    # Replay: history is replayed forward from REPLAY_START at REPLAY_SPEED x wall-clock time.
+    replay_start: datetime | None = None
+    replay_speed: float = Field(default=1.0, gt=0)
+    # Beat: intraday polling period while a market is open, and how old the newest bar may be.
+    intraday_poll_seconds: int = Field(default=60, gt=0)
+    intraday_interval: str = "1m"
+    stale_after_minutes: int = Field(default=15, gt=0)
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:

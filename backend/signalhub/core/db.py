@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, Table, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from signalhub.core.config import get_settings
@@ -74,3 +74,29 @@ def get_session() -> Iterator[Session]:
     """FastAPI dependency wrapping `session_scope` so each request commits once."""
     with session_scope() as session:
         yield session
+
+
+def upsert_rows(
+    session: Session, table: Table, rows: Sequence[dict[str, Any]], key: Sequence[str],
+    update: Sequence[str] | None = None, chunk_size: int = 1000,
+) -> int:
+    """Insert rows, or update `update` columns where `key` already exists (PostgreSQL and SQLite)."""
+    if not rows:
+        return 0
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    else:  # pragma: no cover - only the two supported databases
+        raise RuntimeError(f"upsert not supported on {dialect}")
+    columns = update if update is not None else [c for c in rows[0] if c not in key]
+    for start in range(0, len(rows), chunk_size):
+        stmt = insert(table).values(list(rows[start:start + chunk_size]))
+        if columns:
+            stmt = stmt.on_conflict_do_update(index_elements=list(key),
+                                              set_={c: stmt.excluded[c] for c in columns})
+        else:
+            stmt = stmt.on_conflict_do_nothing(index_elements=list(key))
+        session.execute(stmt)
+    return len(rows)

@@ -1,0 +1,1 @@
+"""Market data: providers, stored bars, stocks, data quality and the stock endpoints."""

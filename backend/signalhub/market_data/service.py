@@ -1,0 +1,119 @@
+"""Fetching bars from a provider into storage, and reading them back; flushes, never commits."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+
+import pandas as pd
+from sqlalchemy.orm import Session
+
+from signalhub.core.calendars import exchange_for_ticker
+from signalhub.core.errors import NotFoundError, UnprocessableError
+from signalhub.core.time import utcnow
+from signalhub.indicators.service import refresh_indicators
+from signalhub.market_data import repository
+from signalhub.market_data.providers.base import FetchResult, FetchStatus, MarketDataProvider
+from signalhub.models.stock import Stock
+
+TICKER_PATTERN = re.compile(r"^[A-Z0-9][A-Z0-9.\-=^]{0,31}$")
+# How far back a first fetch of a ticker reaches (enough history for SMA200 and warm-up).
+_FIRST_FETCH_LOOKBACK = {"1d": timedelta(days=800)}
+_FIRST_FETCH_LOOKBACK_INTRADAY = timedelta(days=5)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class UpdateSummary:
+    """What one ticker's update did."""
+
+    ticker: str
+    status: str
+    bars_stored: int
+    last_bar: str | None
+    message: str
+
+    def as_dict(self) -> dict[str, object]:
+        """Return the summary as JSON-ready data."""
+        return asdict(self)
+
+
+def normalise_ticker(raw: str) -> str:
+    """Upper-case a ticker and check its shape; 422 naming it when it cannot be a symbol."""
+    ticker = raw.strip().upper()
+    if not TICKER_PATTERN.match(ticker):
+        raise UnprocessableError(f"'{raw}' is not a valid ticker symbol")
+    return ticker
+
+
+def require_stock(session: Session, ticker: str) -> Stock:
+    """Return the stock, or 404 naming the ticker."""
+    stock = repository.get_stock(session, normalise_ticker(ticker))
+    if stock is None:
+        raise NotFoundError(f"Unknown ticker '{ticker.strip().upper()}'")
+    return stock
+
+
+def check_range(start: datetime | None, end: datetime | None) -> None:
+    """422 when a range is reversed."""
+    if start is not None and end is not None and start >= end:
+        raise UnprocessableError(f"start ({start.isoformat()}) must be before end ({end.isoformat()})")
+
+
+def _stock_row(ticker: str, result: FetchResult) -> dict[str, object]:
+    meta = result.meta
+    exchange = exchange_for_ticker(ticker)
+    return {
+        "ticker": ticker,
+        "name": str(meta.get("name") or meta.get("longName") or meta.get("shortName") or ticker)[:200],
+        "exchange": exchange,
+        "currency": str(meta.get("currency") or ("KRW" if exchange == "XKRX" else "USD"))[:3].upper(),
+        "sector": meta.get("sector"),
+        "industry": meta.get("industry"),
+    }
+
+
+def update_prices(session: Session, provider: MarketDataProvider, tickers: Sequence[str], interval: str,
+                  start: datetime | None = None, end: datetime | None = None) -> list[UpdateSummary]:
+    """Fetch bars for `tickers` (incrementally from the newest stored bar unless `start` is given),
+    store them idempotently and refresh their indicators."""
+    tickers = list(dict.fromkeys(normalise_ticker(t) for t in tickers))
+    if start is None:
+        latest = repository.latest_bar_times(session, tickers, interval)
+        lookback = _FIRST_FETCH_LOOKBACK.get(interval, _FIRST_FETCH_LOOKBACK_INTRADAY)
+        # Re-fetch the newest stored bar too: a bar fetched while its session was open may have changed.
+        start = min((latest.get(t, utcnow() - lookback) for t in tickers), default=None)
+    results = provider.fetch_bars(tickers, interval, start, end)
+
+    fetched = {t: r for t, r in results.items() if r.status == FetchStatus.OK and not r.bars.empty}
+    known = repository.existing_tickers(session, fetched)
+    new_stocks = [_stock_row(t, r) for t, r in fetched.items() if t not in known]
+    if new_stocks:
+        repository.upsert_stocks(session, new_stocks)
+    frames = [r.bars.assign(ticker=t) for t, r in fetched.items()]
+    if frames:
+        repository.upsert_bars(session, pd.concat(frames, ignore_index=True), interval, provider.name)
+        refresh_indicators(session, list(fetched), interval, new_bars=max(len(r.bars) for r in fetched.values()))
+    summaries = []
+    for ticker in tickers:
+        result = results.get(ticker)
+        if result is None:
+            summaries.append(UpdateSummary(ticker, FetchStatus.FAILED, 0, None, "provider returned nothing"))
+            continue
+        last = result.bars["ts"].max().isoformat() if not result.bars.empty else None
+        summaries.append(UpdateSummary(ticker, str(result.status), len(result.bars) if ticker in fetched else 0,
+                                       last, result.message))
+    return summaries
+
+
+def seed_bundled(session: Session, provider: MarketDataProvider, intervals: Sequence[str]) -> list[str]:
+    """Load every bundled ticker's whole history for each interval through the normal update path."""
+    lines = []
+    tickers = provider.list_tickers()  # type: ignore[attr-defined] - the replay provider knows its files
+    for interval in intervals:
+        summaries = update_prices(session, provider, tickers, interval, start=_EPOCH, end=None)
+        loaded = [s for s in summaries if s.status == FetchStatus.OK]
+        lines.append(f"{interval}: {sum(s.bars_stored for s in loaded)} bars for {len(loaded)} tickers")
+    return lines

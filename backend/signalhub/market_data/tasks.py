@@ -1,0 +1,56 @@
+"""Celery tasks of the market-data domain: on-demand updates, daily close and intraday polling."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from signalhub.core import calendars
+from signalhub.core.config import get_settings
+from signalhub.core.db import session_scope
+from signalhub.core.time import utcnow
+from signalhub.market_data import repository, service
+from signalhub.market_data.providers import get_provider
+from signalhub.watchlists import repository as watchlist_repository
+from signalhub.worker import celery_app
+
+logger = logging.getLogger(__name__)
+
+
+def _parse(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+@celery_app.task(name="signalhub.market_data.tasks.update_prices")
+def update_prices(tickers: list[str], interval: str = "1d", start: str | None = None,
+                  end: str | None = None) -> list[dict[str, object]]:
+    """Fetch and store bars and indicators for `tickers` (idempotent: bars and indicators are upserts)."""
+    with session_scope() as session:
+        summaries = service.update_prices(session, get_provider(), tickers, interval, _parse(start), _parse(end))
+    return [s.as_dict() for s in summaries]
+
+
+@celery_app.task(name="signalhub.market_data.tasks.daily_close_update")
+def daily_close_update(exchange: str, at: str | None = None) -> dict[str, object]:
+    """After a market's close, fetch the day's bar for its active stocks; skipped on non-sessions."""
+    now = _parse(at) or utcnow()
+    session_date = now.astimezone(calendars.get_calendar(exchange).tz).date()
+    if not calendars.is_session(exchange, session_date):
+        logger.info("no session today", extra={"exchange": exchange, "date": str(session_date)})
+        return {"exchange": exchange, "skipped": f"{session_date} is not a {exchange} session"}
+    with session_scope() as session:
+        tickers = [s.ticker for s in repository.list_stocks(session, exchange=exchange)]
+        summaries = service.update_prices(session, get_provider(), tickers, "1d") if tickers else []
+    return {"exchange": exchange, "date": str(session_date), "updated": [s.as_dict() for s in summaries]}
+
+
+@celery_app.task(name="signalhub.market_data.tasks.poll_intraday")
+def poll_intraday(exchange: str, at: str | None = None) -> dict[str, object]:
+    """While a market is open, fetch new intraday bars for the tickers users watch on it."""
+    if not calendars.is_open(exchange, _parse(at) or utcnow()):
+        return {"exchange": exchange, "skipped": "market closed"}
+    interval = get_settings().intraday_interval
+    with session_scope() as session:
+        tickers = watchlist_repository.watched_tickers(session, exchange)
+        summaries = service.update_prices(session, get_provider(), tickers, interval) if tickers else []
+    return {"exchange": exchange, "updated": [s.as_dict() for s in summaries]}

@@ -1,0 +1,1 @@
+"""Screening and analysis: latest readings, oversold/overbought screens, return correlations."""
