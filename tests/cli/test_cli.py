@@ -59,7 +59,7 @@ def test_signalhub_run_starts_api_worker_and_beat_and_stops_on_ctrl_c(tmp_path):
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180  # the first run also loads the bundled history
         ready = None
         while time.monotonic() < deadline:
             try:
