@@ -40,6 +40,15 @@ def beat_schedule(intraday_poll_seconds: int) -> dict[str, dict[str, object]]:
             }
             for exchange in ("XKRX", "XNYS")
         },
+        **{
+            f"check-freshness-{exchange}": {
+                "task": "signalhub.market_data.tasks.check_freshness",
+                "schedule": 300.0,
+                "args": (exchange,),
+                "options": {"expires": 300.0},
+            }
+            for exchange in ("XKRX", "XNYS")
+        },
     }
 
 

@@ -8,12 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import talib
-from tests.helpers import auth_headers
 
 from signalhub.core.config import PROJECT_ROOT
 from signalhub.core.db import session_scope
 from signalhub.market_data import service
 from signalhub.market_data.providers import get_provider
+from tests.helpers import auth_headers
 
 SEED = PROJECT_ROOT / "database" / "seed" / "daily"
 EPOCH = datetime(1990, 1, 1, tzinfo=UTC)
@@ -178,3 +178,27 @@ def test_update_is_queued_and_only_its_owner_sees_the_task(client, headers):
     assert r.status_code == 422 and r.json()["error"]["details"][0]["field"] == "body.tickers"
     r = client.post("/api/v1/stocks/update/$$$", headers=headers)
     assert r.status_code == 422 and "$$$" in r.json()["error"]["message"]
+
+
+def test_quality_reports_real_gaps_and_staleness(client, headers):
+    seed(["000660.KS"], end=datetime(1999, 1, 1, tzinfo=UTC))
+    r = client.get("/api/v1/stocks/000660.KS/quality", headers=headers)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    # The bundled SK hynix file misses whole blocks of 1997-98 sessions (e.g. 10 from 1998-01-05).
+    assert body["missing_runs"] >= 6
+    assert any(g["start"][:10] == "1998-01-05" and g["count"] == 10 for g in body["missing"])
+    assert body["freshness"]["stale"] is True  # history ends in 1998; "now" is long after
+    r = client.get("/api/v1/stocks/000660.KS/quality", headers=headers, params={"interval": "1m"})
+    assert r.json()["bars"] == 0 and r.json()["freshness"]["stale"] is True
+
+
+def test_freshness_task_flags_stale_series(client):
+    from signalhub.market_data import tasks
+
+    seed(["AAPL"])  # last bar 2025-08-08 (a Friday)
+    fresh = tasks.check_freshness.apply(args=("XNYS", "2025-08-09T15:00:00+00:00")).get()
+    assert fresh["stale"]["1d"] == []  # Saturday: the Friday bar is the newest expected
+    late = tasks.check_freshness.apply(args=("XNYS", "2025-08-13T15:00:00+00:00")).get()
+    assert [row["ticker"] for row in late["stale"]["1d"]] == ["AAPL"]
+    assert late["stale"]["1d"][0]["overdue_since"].startswith("2025-08-11T20:00")

@@ -6,12 +6,12 @@ import time
 
 from celery.contrib.testing.worker import start_worker
 from sqlalchemy import func, select
-from tests.helpers import auth_headers
-from tests.market_data.test_stock_endpoints import seed
 
 from signalhub.market_data import tasks
 from signalhub.models import PriceBar, TechnicalIndicator
 from signalhub.worker import celery_app
+from tests.helpers import auth_headers
+from tests.market_data.test_stock_endpoints import seed
 
 
 def _wait(client, headers, task_id: str) -> dict:

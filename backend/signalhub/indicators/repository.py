@@ -8,12 +8,12 @@ from datetime import datetime
 from typing import Any
 
 import pandas as pd
-from signalhub.indicators.compute import INDICATOR_COLUMNS
 from sqlalchemy import Row, and_, func, select
 from sqlalchemy.orm import Session
 
 from signalhub.core.db import upsert_rows
 from signalhub.core.time import utcnow
+from signalhub.indicators.compute import INDICATOR_COLUMNS
 from signalhub.models.price_bar import PriceBar
 from signalhub.models.stock import Stock
 from signalhub.models.technical_indicator import TechnicalIndicator

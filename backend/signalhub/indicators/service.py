@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from signalhub.indicators.compute import compute_indicators_batch
 from sqlalchemy.orm import Session
 
 from signalhub.indicators import repository
+from signalhub.indicators.compute import compute_indicators_batch
 from signalhub.market_data import repository as bars_repository
 
 # Bars of history loaded before the first new bar. SMA200 needs 200; the recursive indicators

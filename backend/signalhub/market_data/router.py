@@ -16,6 +16,7 @@ from signalhub.market_data.providers.base import Interval
 from signalhub.market_data.schemas import (
     BarRead,
     BatchUpdateRequest,
+    DataQuality,
     JobAccepted,
     PricePage,
     StockRead,
@@ -83,3 +84,11 @@ def get_prices(session: SessionDep, _: CurrentUser, ticker: str, interval: Inter
     bars, total = repository.get_bars(session, stock.ticker, interval, start, end, limit, offset)
     return PricePage(ticker=stock.ticker, interval=interval, total=total, limit=limit, offset=offset,
                      items=[BarRead.model_validate(b) for b in bars])
+
+
+@router.get("/{ticker}/quality", response_model=DataQuality, responses=ERRORS)
+def get_quality(session: SessionDep, _: CurrentUser, ticker: str, interval: Interval = "1d",
+                start: Start = None, end: End = None) -> DataQuality:
+    """Gaps in a ticker's bars against its exchange calendar, and whether its newest bar is late."""
+    start, end = utc_range(start, end)
+    return DataQuality.model_validate(service.data_quality(session, ticker, interval, start, end))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 from decimal import Decimal
 from typing import Annotated
 
@@ -75,3 +76,47 @@ class JobAccepted(BaseModel):
     task_id: str
     kind: str
     status_url: str
+
+
+class GapRead(BaseModel):
+    """A run of bars the calendar expects but storage lacks (`missing`), or has but the calendar does not."""
+
+    kind: Literal["missing", "unexpected"]
+    start: datetime
+    end: datetime
+    count: int
+    before: datetime | None
+    after: datetime | None
+
+
+class FreshnessRead(BaseModel):
+    """Whether the newest bar is as recent as the exchange calendar says it should be now."""
+
+    stale: bool
+    market_open: bool
+    last_bar: datetime | None
+    expected_last_bar: datetime | None
+    overdue_since: datetime | None
+    lag_seconds: float
+
+
+class DataQuality(BaseModel):
+    """Gap report and freshness of one ticker's stored bars."""
+
+    ticker: str
+    exchange: str
+    interval: str
+    bars: int
+    first: datetime | None
+    last: datetime | None
+    calendar_sessions: int | None = None
+    missing_runs: int
+    missing_bars: int
+    unexpected_runs: int
+    unexpected_bars: int
+    largest_missing_run: int
+    last_missing: GapRead | None
+    missing: list[GapRead]
+    unexpected: list[GapRead]
+    truncated: bool
+    freshness: FreshnessRead

@@ -5,16 +5,18 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 from sqlalchemy.orm import Session
 
 from signalhub.core.calendars import exchange_for_ticker
+from signalhub.core.config import get_settings
 from signalhub.core.errors import NotFoundError, UnprocessableError
 from signalhub.core.time import utcnow
 from signalhub.indicators.service import refresh_indicators
-from signalhub.market_data import repository
+from signalhub.market_data import quality, repository
 from signalhub.market_data.providers.base import FetchResult, FetchStatus, MarketDataProvider
 from signalhub.models.stock import Stock
 
@@ -117,3 +119,42 @@ def seed_bundled(session: Session, provider: MarketDataProvider, intervals: Sequ
         loaded = [s for s in summaries if s.status == FetchStatus.OK]
         lines.append(f"{interval}: {sum(s.bars_stored for s in loaded)} bars for {len(loaded)} tickers")
     return lines
+
+
+# Daily bars are fetched by the after-close task (30-90 minutes after the close), so a day's bar
+# counts as late only well after that; intraday bars use STALE_AFTER_MINUTES.
+_DAILY_TOLERANCE = timedelta(hours=6)
+
+
+def freshness_tolerance(interval: str) -> timedelta:
+    """How late the newest bar of `interval` may be before the series counts as stale."""
+    if interval == "1d":
+        return _DAILY_TOLERANCE
+    return timedelta(minutes=get_settings().stale_after_minutes)
+
+
+def data_quality(session: Session, ticker: str, interval: str, start: datetime | None,
+                 end: datetime | None) -> dict[str, Any]:
+    """Gaps against the exchange calendar and freshness of a ticker's stored bars."""
+    stock = require_stock(session, ticker)
+    bars = repository.load_bars_frame(session, [stock.ticker], interval, start, end)
+    report = quality.quality_report(bars["ts"], stock.exchange, interval, ticker=stock.ticker)
+    latest = repository.latest_bar_times(session, [stock.ticker], interval).get(stock.ticker)
+    report["freshness"] = quality.check_freshness(latest, stock.exchange, interval, utcnow(),
+                                                  freshness_tolerance(interval)).to_dict()
+    report["exchange"] = stock.exchange
+    report["interval"] = interval
+    return report
+
+
+def stale_tickers(session: Session, exchange: str, interval: str, tickers: Sequence[str],
+                  now: datetime) -> list[dict[str, Any]]:
+    """The tickers among `tickers` whose newest `interval` bar is later than the calendar allows."""
+    latest = repository.latest_bar_times(session, tickers, interval)
+    tolerance = freshness_tolerance(interval)
+    report = []
+    for ticker in tickers:
+        fresh = quality.check_freshness(latest.get(ticker), exchange, interval, now, tolerance)
+        if fresh.stale:
+            report.append({"ticker": ticker, **fresh.to_dict()})
+    return report

@@ -54,3 +54,20 @@ def poll_intraday(exchange: str, at: str | None = None) -> dict[str, object]:
         tickers = watchlist_repository.watched_tickers(session, exchange)
         summaries = service.update_prices(session, get_provider(), tickers, interval) if tickers else []
     return {"exchange": exchange, "updated": [s.as_dict() for s in summaries]}
+
+
+@celery_app.task(name="signalhub.market_data.tasks.check_freshness")
+def check_freshness(exchange: str, at: str | None = None) -> dict[str, object]:
+    """Flag stale series on an exchange: daily bars of active stocks and intraday bars of watched ones."""
+    now = _parse(at) or utcnow()
+    interval = get_settings().intraday_interval
+    with session_scope() as session:
+        daily = [s.ticker for s in repository.list_stocks(session, exchange=exchange)]
+        stale = {"1d": service.stale_tickers(session, exchange, "1d", daily, now)}
+        if calendars.is_open(exchange, now):
+            watched = watchlist_repository.watched_tickers(session, exchange)
+            stale[interval] = service.stale_tickers(session, exchange, interval, watched, now)
+    for series, rows in stale.items():
+        for row in rows:
+            logger.warning("stale market data", extra={"exchange": exchange, "interval": series, **row})
+    return {"exchange": exchange, "checked_at": now.isoformat(), "stale": stale}
