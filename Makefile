@@ -11,7 +11,7 @@ BIN := $(VENV)/bin
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: help setup run test lint fmt migrate clean
+.PHONY: help setup run test lint fmt migrate train-model bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -41,6 +41,12 @@ fmt: setup  ## apply ruff's safe fixes
 
 migrate: setup  ## upgrade the database to the newest migration
 	$(BIN)/signalhub migrate
+
+train-model: setup  ## retrain the model server's model on the bundled history (walk-forward validated)
+	$(BIN)/signalhub train-model
+
+bench: setup  ## run every benchmark (prints ratios against its reference)
+	for script in benchmarks/*.py; do $(BIN)/python $$script || exit 1; done
 
 clean:  ## remove the venvs and local state
 	rm -rf $(VENV) $(TOOLS) var .pytest_cache .ruff_cache

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -13,9 +14,11 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
+from signalhub.cli_model import train_model_command
 from signalhub.core.config import PROJECT_ROOT, get_settings
 
 app = typer.Typer(help="Signalhub operator commands.", no_args_is_help=True)
+app.command("train-model")(train_model_command)
 
 
 def _alembic_config():
@@ -120,11 +123,13 @@ def backfill(
     raise typer.Exit(1 if failures else 0)
 
 
-def _process_specs(host: str, port: int) -> list[tuple[str, list[str]]]:
+def _process_specs(host: str, port: int, model_port: int) -> list[tuple[str, list[str]]]:
     bin_dir = Path(sys.executable).parent
     schedule = str(PROJECT_ROOT / "var" / "celerybeat-schedule")
     return [
         ("api", [str(bin_dir / "uvicorn"), "signalhub.main:app", "--host", host, "--port", str(port)]),
+        ("model-server", [str(bin_dir / "uvicorn"), "model_server.main:app", "--host", host, "--port",
+                          str(model_port)]),
         ("worker", [str(bin_dir / "celery"), "-A", "signalhub.worker", "worker", "--loglevel", "INFO",
                     "--concurrency", "2"]),
         ("beat", [str(bin_dir / "celery"), "-A", "signalhub.worker", "beat", "--loglevel", "INFO",
@@ -143,8 +148,8 @@ def _database_is_empty() -> bool:
 
 
 @app.command()
-def run(host: str = "127.0.0.1", port: int = 8000) -> None:
-    """Migrate, then run the API, a Celery worker and beat together until Ctrl-C (or one of them exits)."""
+def run(host: str = "127.0.0.1", port: int = 8000, model_port: int = 8001) -> None:
+    """Migrate (and seed on first run), then run the API, model server, a Celery worker and beat until Ctrl-C."""
     settings = get_settings()
     (PROJECT_ROOT / "var").mkdir(exist_ok=True)
     migrate("head")
@@ -152,8 +157,10 @@ def run(host: str = "127.0.0.1", port: int = 8000) -> None:
         typer.echo("first run: loading the bundled market history (signalhub seed)")
         seed()
     procs: dict[str, subprocess.Popen[bytes]] = {}
-    for name, cmd in _process_specs(host, port):
-        procs[name] = subprocess.Popen(cmd, cwd=PROJECT_ROOT)  # noqa: S603 - our own executables
+    # The workers grade signals with the model server started here unless one was configured.
+    env = {**os.environ, "MODEL_SERVER_URL": os.environ.get("MODEL_SERVER_URL") or f"http://{host}:{model_port}"}
+    for name, cmd in _process_specs(host, port, model_port):
+        procs[name] = subprocess.Popen(cmd, cwd=PROJECT_ROOT, env=env)  # noqa: S603 - our own executables
     typer.echo(f"signalhub running ({settings.environment}, database {settings.database_url.split(':')[0]}, "
                f"broker {settings.broker_url.split(':')[0]}): http://{host}:{port}/docs; Ctrl-C stops all")
 

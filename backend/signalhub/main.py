@@ -14,7 +14,9 @@ from signalhub.core.middleware import BodySizeLimitMiddleware
 from signalhub.health.router import router as health_router
 from signalhub.indicators.router import router as indicators_router
 from signalhub.market_data.router import router as market_data_router
+from signalhub.recommendations.router import router as recommendations_router
 from signalhub.screening.router import router as screening_router
+from signalhub.signals.router import router as signals_router
 from signalhub.tasks.router import router as tasks_router
 from signalhub.users.router import router as users_router
 from signalhub.watchlists.router import router as watchlists_router
@@ -26,6 +28,8 @@ OPENAPI_TAGS = [
     {"name": "indicators", "description": "Stored technical indicators per bar."},
     {"name": "screening", "description": "Latest readings, oversold/overbought screens, correlations."},
     {"name": "watchlist", "description": "The tickers you follow."},
+    {"name": "signals", "description": "Graded strategy signals and model prediction accuracy."},
+    {"name": "recommendations", "description": "AI recommendations and patterns across tickers."},
     {"name": "tasks", "description": "State of background jobs you started."},
     {"name": "health", "description": "Liveness and readiness probes."},
 ]
@@ -47,7 +51,7 @@ def create_app() -> FastAPI:
                            allow_methods=["*"], allow_headers=["*"])
     install_error_handlers(app)
     for router in (health_router, auth_router, users_router, watchlists_router, screening_router,
-                   indicators_router, market_data_router, tasks_router):
+                   indicators_router, market_data_router, tasks_router, signals_router, recommendations_router):
         app.include_router(router)
     return app
 

@@ -8,7 +8,7 @@ from celery.schedules import crontab
 from signalhub.core.config import VAR_DIR, get_settings
 
 # Every module holding tasks; beat and workers import them all so names always resolve.
-TASK_MODULES = ["signalhub.auth.tasks", "signalhub.market_data.tasks"]
+TASK_MODULES = ["signalhub.auth.tasks", "signalhub.market_data.tasks", "signalhub.signals.tasks"]
 
 
 def beat_schedule(intraday_poll_seconds: int) -> dict[str, dict[str, object]]:
@@ -17,6 +17,10 @@ def beat_schedule(intraday_poll_seconds: int) -> dict[str, dict[str, object]]:
         "purge-expired-refresh-tokens": {
             "task": "signalhub.auth.tasks.purge_expired_refresh_tokens",
             "schedule": crontab(minute=17, hour=3),
+        },
+        "resolve-predictions": {
+            "task": "signalhub.signals.tasks.resolve_predictions",
+            "schedule": crontab(minute=45, hour=22),
         },
         # 16:00 KST (Korea keeps no daylight saving), after the 15:30 close.
         "daily-close-XKRX": {

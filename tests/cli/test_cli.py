@@ -55,7 +55,9 @@ def test_signalhub_run_starts_api_worker_and_beat_and_stops_on_ctrl_c(tmp_path):
                DATABASE_URL=f"sqlite:///{tmp_path / 'run.db'}",
                CELERY_BROKER_URL=f"sqla+sqlite:///{tmp_path / 'broker.db'}",
                CELERY_RESULT_BACKEND=f"db+sqlite:///{tmp_path / 'results.db'}")
-    proc = subprocess.Popen([str(BIN / "signalhub"), "run", "--port", str(port)], env=env,
+    model_port = _free_port()
+    proc = subprocess.Popen([str(BIN / "signalhub"), "run", "--port", str(port), "--model-port", str(model_port)],
+                            env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         base = f"http://127.0.0.1:{port}"
@@ -71,6 +73,15 @@ def test_signalhub_run_starts_api_worker_and_beat_and_stops_on_ctrl_c(tmp_path):
         r = httpx.post(f"{base}/api/v1/users/register",
                        json={"email": "ann@example.com", "username": "ann", "password": PASSWORD})
         assert r.status_code == 201
+        # The model server runs beside the API, serving the shipped artifact.
+        health = None
+        for _ in range(60):
+            try:
+                health = httpx.get(f"http://127.0.0.1:{model_port}/health", timeout=5)
+                break
+            except httpx.TransportError:
+                time.sleep(0.5)
+        assert health is not None and health.status_code == 200 and health.json()["loaded"] is True
         # The worker started by `run` takes a task from the embedded broker and stores its result.
         call = ("from signalhub.auth.tasks import purge_expired_refresh_tokens as t; "
                 "print('result', t.delay().get(timeout=60))")

@@ -22,8 +22,8 @@ EPOCH = datetime(1990, 1, 1, tzinfo=UTC)
 def seed(tickers: list[str], end: datetime | None = None, interval: str = "1d") -> list[dict]:
     """Load bundled history through the real update path (replay provider → bars → indicators)."""
     with session_scope() as session:
-        summaries = service.update_prices(session, get_provider("replay"), tickers, interval, EPOCH, end)
-    return [s.as_dict() for s in summaries]
+        update = service.update_prices(session, get_provider("replay"), tickers, interval, EPOCH, end)
+    return [s.as_dict() for s in update.summaries]
 
 
 def csv(ticker: str, end: str | None = None) -> pd.DataFrame:

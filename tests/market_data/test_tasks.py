@@ -32,7 +32,7 @@ def test_queued_batch_update_runs_on_a_worker_and_reports_each_ticker(client, db
         assert r.status_code == 202
         status = _wait(client, headers, r.json()["task_id"])
     assert status["state"] == "SUCCESS", status
-    by_ticker = {s["ticker"]: s for s in status["result"]}
+    by_ticker = {s["ticker"]: s for s in status["result"]["updated"]}
     assert by_ticker["AAPL"]["status"] == "ok" and by_ticker["AAPL"]["bars_stored"] > 100
     assert by_ticker["000660.KS"]["status"] == "ok"
     assert by_ticker["NOPE"]["status"] == "unknown_ticker"

@@ -55,6 +55,14 @@ class Settings(BaseSettings):
     intraday_interval: str = "1m"
     stale_after_minutes: int = Field(default=15, gt=0)
 
+    # Model server: reached over HTTP only, with short timeouts; signals flow without it.
+    model_server_url: str = "http://127.0.0.1:8001"
+    model_timeout_seconds: float = Field(default=1.0, gt=0)
+    model_retries: int = Field(default=1, ge=0)
+    model_breaker_failures: int = Field(default=3, gt=0)
+    model_breaker_reset_seconds: float = Field(default=30.0, gt=0)
+    model_horizon: int = Field(default=5, gt=0)
+
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:
         # A forgotten secret in production would let anyone mint admin tokens.

@@ -68,3 +68,22 @@ def latest_snapshot(session: Session, interval: str, tickers: Sequence[str] | No
         .order_by(ti.ticker)
     )
     return list(session.execute(stmt).all())
+
+
+def load_indicator_frame(session: Session, ticker: str, interval: str, start: datetime,
+                         end_inclusive: datetime) -> pd.DataFrame:
+    """Stored bars joined with stored indicators for one ticker in [start, end_inclusive], oldest first."""
+    ti = TechnicalIndicator
+    stmt = (
+        select(PriceBar.ticker, PriceBar.ts, PriceBar.open, PriceBar.high, PriceBar.low, PriceBar.close,
+               PriceBar.volume, *[getattr(ti, c) for c in INDICATOR_COLUMNS])
+        .join(ti, and_(ti.ticker == PriceBar.ticker, ti.interval == PriceBar.interval, ti.ts == PriceBar.ts))
+        .where(PriceBar.ticker == ticker, PriceBar.interval == interval, PriceBar.ts >= start,
+               PriceBar.ts <= end_inclusive)
+        .order_by(PriceBar.ts)
+    )
+    columns = ["ticker", "ts", "open", "high", "low", "close", "volume", *INDICATOR_COLUMNS]
+    frame = pd.DataFrame(session.execute(stmt).all(), columns=columns)
+    frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
+    frame[INDICATOR_COLUMNS] = frame[INDICATOR_COLUMNS].astype("float64")
+    return frame

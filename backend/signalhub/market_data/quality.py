@@ -13,7 +13,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from signalhub.core.calendars import DAILY, bar_end, bar_ends, expected_bar_starts, is_open
+from signalhub.core.calendars import DAILY, bar_end, bar_ends, exchange_for_ticker, expected_bar_starts, is_open
 
 GapKind = Literal["missing", "unexpected"]
 # How far back/forward to look for the neighbouring expected bar; longer than any market closure
@@ -249,3 +249,25 @@ def quality_report(
             len(expected_bar_starts(exchange, interval, obs[0], obs[-1])) if len(obs) else 0
         )
     return report
+
+
+def gap_breaks(frame: pd.DataFrame, interval: str) -> np.ndarray:
+    """Per row of a long (ticker, ts) frame sorted by ticker and ts: does an unfilled gap precede this bar?
+
+    Vectorised per exchange: each bar is placed on its calendar's grid of expected bars, and a row breaks
+    when bars the calendar expects lie between it and the ticker's previous row."""
+    breaks = np.zeros(len(frame), dtype=bool)
+    if frame.empty:
+        return breaks
+    tickers = frame["ticker"].to_numpy()
+    ts = pd.DatetimeIndex(pd.to_datetime(frame["ts"], utc=True))
+    exchanges = pd.Series(tickers).map(exchange_for_ticker).to_numpy()
+    positions = np.zeros(len(frame), dtype=np.int64)
+    for exchange in np.unique(exchanges):
+        rows = exchanges == exchange
+        grid = expected_bar_starts(exchange, interval, ts[rows].min(), ts[rows].max())
+        positions[rows] = grid.searchsorted(ts[rows], side="right")  # expected bars at or before each bar
+    same_ticker = np.r_[False, tickers[1:] == tickers[:-1]]
+    # Consecutive bars cover consecutive grid slots; more than one slot between them means missing bars.
+    breaks[1:] = same_ticker[1:] & (positions[1:] - positions[:-1] > 1)
+    return breaks

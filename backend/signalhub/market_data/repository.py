@@ -128,3 +128,11 @@ def _frame(rows: Sequence[Any]) -> pd.DataFrame:
     frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
     return frame
 
+
+
+def close_after(session: Session, ticker: str, interval: str, base_ts: datetime, bars_ahead: int) -> float | None:
+    """Close of the bar `bars_ahead` bars after `base_ts` (None until that bar exists)."""
+    stmt = (select(PriceBar.close).where(PriceBar.ticker == ticker, PriceBar.interval == interval,
+                                         PriceBar.ts > base_ts)
+            .order_by(PriceBar.ts).offset(bars_ahead - 1).limit(1))
+    return session.scalar(stmt)

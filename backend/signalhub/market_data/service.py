@@ -77,8 +77,17 @@ def _stock_row(ticker: str, result: FetchResult) -> dict[str, object]:
     }
 
 
+@dataclass
+class UpdateResult:
+    """Per-ticker summaries, and the bars + indicators loaded for the tickers that got new bars."""
+
+    summaries: list[UpdateSummary]
+    frame: pd.DataFrame
+    new_bars: int
+
+
 def update_prices(session: Session, provider: MarketDataProvider, tickers: Sequence[str], interval: str,
-                  start: datetime | None = None, end: datetime | None = None) -> list[UpdateSummary]:
+                  start: datetime | None = None, end: datetime | None = None) -> UpdateResult:
     """Fetch bars for `tickers` (incrementally from the newest stored bar unless `start` is given),
     store them idempotently and refresh their indicators."""
     tickers = list(dict.fromkeys(normalise_ticker(t) for t in tickers))
@@ -94,10 +103,12 @@ def update_prices(session: Session, provider: MarketDataProvider, tickers: Seque
     new_stocks = [_stock_row(t, r) for t, r in fetched.items() if t not in known]
     if new_stocks:
         repository.upsert_stocks(session, new_stocks)
-    frames = [r.bars.assign(ticker=t) for t, r in fetched.items()]
-    if frames:
-        repository.upsert_bars(session, pd.concat(frames, ignore_index=True), interval, provider.name)
-        refresh_indicators(session, list(fetched), interval, new_bars=max(len(r.bars) for r in fetched.values()))
+    new_bars = max((len(r.bars) for r in fetched.values()), default=0)
+    frame = repository.load_bars_frame(session, [], interval)
+    if fetched:
+        repository.upsert_bars(session, pd.concat([r.bars.assign(ticker=t) for t, r in fetched.items()],
+                                                  ignore_index=True), interval, provider.name)
+        frame = refresh_indicators(session, list(fetched), interval, new_bars=new_bars)
     summaries = []
     for ticker in tickers:
         result = results.get(ticker)
@@ -107,7 +118,7 @@ def update_prices(session: Session, provider: MarketDataProvider, tickers: Seque
         last = result.bars["ts"].max().isoformat() if not result.bars.empty else None
         summaries.append(UpdateSummary(ticker, str(result.status), len(result.bars) if ticker in fetched else 0,
                                        last, result.message))
-    return summaries
+    return UpdateResult(summaries, frame, new_bars)
 
 
 def seed_bundled(session: Session, provider: MarketDataProvider, intervals: Sequence[str]) -> list[str]:
@@ -115,7 +126,7 @@ def seed_bundled(session: Session, provider: MarketDataProvider, intervals: Sequ
     lines = []
     tickers = provider.list_tickers()  # type: ignore[attr-defined] - the replay provider knows its files
     for interval in intervals:
-        summaries = update_prices(session, provider, tickers, interval, start=_EPOCH, end=None)
+        summaries = update_prices(session, provider, tickers, interval, start=_EPOCH, end=None).summaries
         loaded = [s for s in summaries if s.status == FetchStatus.OK]
         lines.append(f"{interval}: {sum(s.bars_stored for s in loaded)} bars for {len(loaded)} tickers")
     return lines

@@ -1,4 +1,8 @@
-"""Celery tasks of the market-data domain: on-demand updates, daily close and intraday polling."""
+"""Celery tasks of the market-data domain: on-demand updates, daily close, intraday polling, freshness.
+
+Every update runs the whole pipeline (bars -> indicators -> signals), so new bars always produce their
+signals, whoever fetched them. The new signal ids in each result are the hand-off point for
+notifications and orders."""
 
 from __future__ import annotations
 
@@ -11,6 +15,8 @@ from signalhub.core.db import session_scope
 from signalhub.core.time import utcnow
 from signalhub.market_data import repository, service
 from signalhub.market_data.providers import get_provider
+from signalhub.signals.model_client import get_model_client
+from signalhub.signals.pipeline import ingest
 from signalhub.watchlists import repository as watchlist_repository
 from signalhub.worker import celery_app
 
@@ -21,13 +27,22 @@ def _parse(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
+def _run(tickers: list[str], interval: str, start: datetime | None = None,
+         end: datetime | None = None) -> dict[str, object]:
+    model = get_model_client()
+    try:
+        with session_scope() as session:
+            result = ingest(session, get_provider(), tickers, interval, model, start, end)
+    finally:
+        model.close()
+    return result.as_dict()
+
+
 @celery_app.task(name="signalhub.market_data.tasks.update_prices")
 def update_prices(tickers: list[str], interval: str = "1d", start: str | None = None,
-                  end: str | None = None) -> list[dict[str, object]]:
-    """Fetch and store bars and indicators for `tickers` (idempotent: bars and indicators are upserts)."""
-    with session_scope() as session:
-        summaries = service.update_prices(session, get_provider(), tickers, interval, _parse(start), _parse(end))
-    return [s.as_dict() for s in summaries]
+                  end: str | None = None) -> dict[str, object]:
+    """Fetch and store bars, indicators and signals for `tickers` (idempotent: every write is an upsert)."""
+    return _run(tickers, interval, _parse(start), _parse(end))
 
 
 @celery_app.task(name="signalhub.market_data.tasks.daily_close_update")
@@ -40,8 +55,8 @@ def daily_close_update(exchange: str, at: str | None = None) -> dict[str, object
         return {"exchange": exchange, "skipped": f"{session_date} is not a {exchange} session"}
     with session_scope() as session:
         tickers = [s.ticker for s in repository.list_stocks(session, exchange=exchange)]
-        summaries = service.update_prices(session, get_provider(), tickers, "1d") if tickers else []
-    return {"exchange": exchange, "date": str(session_date), "updated": [s.as_dict() for s in summaries]}
+    result = _run(tickers, "1d") if tickers else {"updated": []}
+    return {"exchange": exchange, "date": str(session_date), **result}
 
 
 @celery_app.task(name="signalhub.market_data.tasks.poll_intraday")
@@ -49,11 +64,10 @@ def poll_intraday(exchange: str, at: str | None = None) -> dict[str, object]:
     """While a market is open, fetch new intraday bars for the tickers users watch on it."""
     if not calendars.is_open(exchange, _parse(at) or utcnow()):
         return {"exchange": exchange, "skipped": "market closed"}
-    interval = get_settings().intraday_interval
     with session_scope() as session:
         tickers = watchlist_repository.watched_tickers(session, exchange)
-        summaries = service.update_prices(session, get_provider(), tickers, interval) if tickers else []
-    return {"exchange": exchange, "updated": [s.as_dict() for s in summaries]}
+    result = _run(tickers, get_settings().intraday_interval) if tickers else {"updated": []}
+    return {"exchange": exchange, **result}
 
 
 @celery_app.task(name="signalhub.market_data.tasks.check_freshness")

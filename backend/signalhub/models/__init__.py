@@ -2,14 +2,16 @@
 
 from signalhub.models.background_job import BackgroundJob
 from signalhub.models.base import Base, TimestampMixin, UTCDateTime
+from signalhub.models.prediction import Prediction
 from signalhub.models.price_bar import PriceBar
 from signalhub.models.refresh_token import RefreshToken
+from signalhub.models.signal import Signal
 from signalhub.models.stock import Stock
 from signalhub.models.technical_indicator import TechnicalIndicator
 from signalhub.models.user import User, UserRole
 from signalhub.models.watchlist_item import WatchlistItem
 
 __all__ = [
-    "BackgroundJob", "Base", "PriceBar", "RefreshToken", "Stock", "TechnicalIndicator", "TimestampMixin",
-    "UTCDateTime", "User", "UserRole", "WatchlistItem",
+    "BackgroundJob", "Base", "Prediction", "PriceBar", "RefreshToken", "Signal", "Stock", "TechnicalIndicator",
+    "TimestampMixin", "UTCDateTime", "User", "UserRole", "WatchlistItem",
 ]

@@ -1,0 +1,1 @@
+"""AI recommendations and cross-ticker patterns, built from stored signals, indicators and bars."""

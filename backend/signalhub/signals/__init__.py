@@ -1,0 +1,1 @@
+"""Signals: strategies, transitions, model-assisted grading, and the signal endpoints."""

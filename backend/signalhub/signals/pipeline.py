@@ -1,0 +1,45 @@
+"""The pipeline from provider to stored signals: bars -> indicators -> strategies -> model -> grades."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from signalhub.market_data import service as market_service
+from signalhub.market_data.providers.base import MarketDataProvider
+from signalhub.signals import service
+from signalhub.signals.model_client import ModelClient
+
+
+@dataclass
+class IngestResult:
+    """Per-ticker update summaries and what the signal stage produced."""
+
+    updates: list[market_service.UpdateSummary]
+    signals: service.PipelineResult
+
+    def as_dict(self) -> dict[str, object]:
+        """JSON-ready summary (task results)."""
+        return {
+            "updated": [u.as_dict() for u in self.updates],
+            "new_signal_ids": self.signals.signal_ids,
+            "candidates": self.signals.candidates,
+            "suppressed_by_gap": self.signals.suppressed_by_gap,
+            "model": self.signals.model_status,
+            "timings": {k: round(v, 4) for k, v in self.signals.timings.items()},
+        }
+
+
+def ingest(session: Session, provider: MarketDataProvider, tickers: Sequence[str], interval: str,
+           model: ModelClient | None, start: datetime | None = None, end: datetime | None = None) -> IngestResult:
+    """Fetch and store new bars, refresh indicators, and emit the signals the new bars trigger."""
+    started = time.perf_counter()
+    update = market_service.update_prices(session, provider, tickers, interval, start, end)
+    fetched = time.perf_counter() - started
+    signals = service.evaluate_and_store(session, update.frame, interval, update.new_bars, model)
+    signals.timings = {"bars_and_indicators": fetched, **signals.timings}
+    return IngestResult(update.summaries, signals)
