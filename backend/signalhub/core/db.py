@@ -78,7 +78,7 @@ def get_session() -> Iterator[Session]:
 
 def upsert_rows(
     session: Session, table: Table, rows: Sequence[dict[str, Any]], key: Sequence[str],
-    update: Sequence[str] | None = None, chunk_size: int = 1000,
+    update: Sequence[str] | None = None,
 ) -> int:
     """Insert rows, or update `update` columns where `key` already exists (PostgreSQL and SQLite)."""
     if not rows:
@@ -91,12 +91,11 @@ def upsert_rows(
     else:  # pragma: no cover - only the two supported databases
         raise RuntimeError(f"upsert not supported on {dialect}")
     columns = update if update is not None else [c for c in rows[0] if c not in key]
-    for start in range(0, len(rows), chunk_size):
-        stmt = insert(table).values(list(rows[start:start + chunk_size]))
-        if columns:
-            stmt = stmt.on_conflict_do_update(index_elements=list(key),
-                                              set_={c: stmt.excluded[c] for c in columns})
-        else:
-            stmt = stmt.on_conflict_do_nothing(index_elements=list(key))
-        session.execute(stmt)
+    stmt = insert(table)
+    if columns:
+        stmt = stmt.on_conflict_do_update(index_elements=list(key), set_={c: stmt.excluded[c] for c in columns})
+    else:
+        stmt = stmt.on_conflict_do_nothing(index_elements=list(key))
+    # One statement executed for many parameter sets: compiled once, sent as a driver batch.
+    session.execute(stmt, list(rows))
     return len(rows)

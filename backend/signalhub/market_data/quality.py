@@ -261,7 +261,8 @@ def gap_breaks(frame: pd.DataFrame, interval: str) -> np.ndarray:
         return breaks
     tickers = frame["ticker"].to_numpy()
     ts = pd.DatetimeIndex(pd.to_datetime(frame["ts"], utc=True))
-    exchanges = pd.Series(tickers).map(exchange_for_ticker).to_numpy()
+    codes, uniques = pd.factorize(tickers)
+    exchanges = np.array([exchange_for_ticker(t) for t in uniques], dtype=object)[codes]
     positions = np.zeros(len(frame), dtype=np.int64)
     for exchange in np.unique(exchanges):
         rows = exchanges == exchange

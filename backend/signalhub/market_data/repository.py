@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+import numpy as np
 import pandas as pd
-from sqlalchemy import func, select
+from sqlalchemy import Double, String, cast, func, select, type_coerce
 from sqlalchemy.orm import Session
 
 from signalhub.core.db import upsert_rows
@@ -99,35 +100,78 @@ def latest_bar_times(session: Session, tickers: Sequence[str], interval: str) ->
 def load_bars_frame(session: Session, tickers: Sequence[str], interval: str,
                     start: datetime | None = None, end: datetime | None = None) -> pd.DataFrame:
     """Load bars of several tickers as a long frame (ticker, ts, open, high, low, close, volume)."""
-    stmt = select(PriceBar.ticker, PriceBar.ts, PriceBar.open, PriceBar.high, PriceBar.low, PriceBar.close,
+    stmt = select(PriceBar.ticker, _raw_ts(session), PriceBar.open, PriceBar.high, PriceBar.low, PriceBar.close,
                   PriceBar.volume).where(PriceBar.interval == interval, PriceBar.ticker.in_(list(tickers)))
     if start is not None:
         stmt = stmt.where(PriceBar.ts >= start)
     if end is not None:
         stmt = stmt.where(PriceBar.ts < end)
-    return _frame(session.execute(stmt.order_by(PriceBar.ticker, PriceBar.ts)).all())
+    return _frame(session, stmt.order_by(PriceBar.ticker, PriceBar.ts))
+
+
+# Calendar time that surely holds N bars of an interval (weekends, holidays, overnight), per bar.
+_SPAN_PER_BAR = {"1d": timedelta(days=1.6)}
+_SPAN_PER_INTRADAY_MINUTE = timedelta(minutes=6)
 
 
 def load_last_bars(session: Session, tickers: Sequence[str], interval: str, per_ticker: int) -> pd.DataFrame:
     """Load the newest `per_ticker` bars of each ticker as a long frame, oldest first per ticker."""
+    latest = latest_bar_times(session, tickers, interval)
+    if not latest:
+        return _empty_frame()
+    # A lower time bound lets the primary key's range scan skip old history before ranking rows.
+    if interval in _SPAN_PER_BAR:
+        span = _SPAN_PER_BAR[interval] * per_ticker + timedelta(days=30)
+    else:
+        span = _SPAN_PER_INTRADAY_MINUTE * int(interval.rstrip("m")) * per_ticker + timedelta(days=10)
+    since = min(latest.values()) - span
     ranked = (
-        select(PriceBar.ticker, PriceBar.ts, PriceBar.open, PriceBar.high, PriceBar.low, PriceBar.close,
+        select(PriceBar.ticker, _raw_ts(session), PriceBar.open, PriceBar.high, PriceBar.low, PriceBar.close,
                PriceBar.volume,
                func.row_number().over(partition_by=PriceBar.ticker, order_by=PriceBar.ts.desc()).label("rn"))
-        .where(PriceBar.interval == interval, PriceBar.ticker.in_(list(tickers)))
+        .where(PriceBar.interval == interval, PriceBar.ticker.in_(list(latest)), PriceBar.ts >= since)
         .subquery()
     )
     stmt = (select(ranked.c.ticker, ranked.c.ts, ranked.c.open, ranked.c.high, ranked.c.low, ranked.c.close,
                    ranked.c.volume)
             .where(ranked.c.rn <= per_ticker).order_by(ranked.c.ticker, ranked.c.ts))
-    return _frame(session.execute(stmt).all())
+    return _frame(session, stmt)
 
 
-def _frame(rows: Sequence[Any]) -> pd.DataFrame:
-    frame = pd.DataFrame(rows, columns=["ticker", "ts", "open", "high", "low", "close", "volume"])
-    frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
+_FRAME_COLUMNS = ["ticker", "ts", "open", "high", "low", "close", "volume"]
+
+
+def _raw_ts(session: Session) -> Any:
+    """The bar time in a form parsed in bulk later (SQLite: ISO text; PostgreSQL: epoch seconds)."""
+    if session.get_bind().dialect.name == "sqlite":
+        return type_coerce(PriceBar.ts, String()).label("ts")
+    return cast(func.extract("epoch", PriceBar.ts), Double).label("ts")
+
+
+def _empty_frame() -> pd.DataFrame:
+    frame = pd.DataFrame({name: pd.Series([], dtype="float64") for name in _FRAME_COLUMNS})
+    frame["ticker"] = frame["ticker"].astype(str)
+    frame["ts"] = pd.Series([], dtype="datetime64[ns, UTC]")
     return frame
 
+
+def _frame(session: Session, stmt: Any) -> pd.DataFrame:
+    # Core execution and column-wise construction: the ORM row machinery and pandas' row-by-row
+    # inference cost several times the query itself on 100k+ bars.
+    rows = session.connection().execute(stmt).fetchall()
+    if not rows:
+        return _empty_frame()
+    columns = list(zip(*rows, strict=True))
+    ts = columns[1]
+    frame = pd.DataFrame({
+        "ticker": np.array(columns[0], dtype=object),
+        "ts": (pd.to_datetime(np.array(ts, dtype="float64"), unit="s", utc=True) if not isinstance(ts[0], str)
+               else pd.to_datetime(np.array(ts, dtype=object), utc=True, format="ISO8601")),
+        **{name: np.array(values, dtype="float64") for name, values in zip(_FRAME_COLUMNS[2:], columns[2:],
+                                                                            strict=True)},
+    })
+    frame["ts"] = frame["ts"].dt.as_unit("ns")
+    return frame
 
 
 def close_after(session: Session, ticker: str, interval: str, base_ts: datetime, bars_ahead: int) -> float | None:

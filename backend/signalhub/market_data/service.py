@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -84,6 +85,7 @@ class UpdateResult:
     summaries: list[UpdateSummary]
     frame: pd.DataFrame
     new_bars: int
+    timings: dict[str, float] = field(default_factory=dict)
 
 
 def update_prices(session: Session, provider: MarketDataProvider, tickers: Sequence[str], interval: str,
@@ -96,8 +98,11 @@ def update_prices(session: Session, provider: MarketDataProvider, tickers: Seque
         lookback = _FIRST_FETCH_LOOKBACK.get(interval, _FIRST_FETCH_LOOKBACK_INTRADAY)
         # Re-fetch the newest stored bar too: a bar fetched while its session was open may have changed.
         start = min((latest.get(t, utcnow() - lookback) for t in tickers), default=None)
+    clock = time.perf_counter()
     results = provider.fetch_bars(tickers, interval, start, end)
+    timings = {"fetch": time.perf_counter() - clock}
 
+    clock = time.perf_counter()
     fetched = {t: r for t, r in results.items() if r.status == FetchStatus.OK and not r.bars.empty}
     known = repository.existing_tickers(session, fetched)
     new_stocks = [_stock_row(t, r) for t, r in fetched.items() if t not in known]
@@ -108,7 +113,10 @@ def update_prices(session: Session, provider: MarketDataProvider, tickers: Seque
     if fetched:
         repository.upsert_bars(session, pd.concat([r.bars.assign(ticker=t) for t, r in fetched.items()],
                                                   ignore_index=True), interval, provider.name)
+        timings["store_bars"] = time.perf_counter() - clock
+        clock = time.perf_counter()
         frame = refresh_indicators(session, list(fetched), interval, new_bars=new_bars)
+        timings["indicators"] = time.perf_counter() - clock
     summaries = []
     for ticker in tickers:
         result = results.get(ticker)
@@ -118,7 +126,7 @@ def update_prices(session: Session, provider: MarketDataProvider, tickers: Seque
         last = result.bars["ts"].max().isoformat() if not result.bars.empty else None
         summaries.append(UpdateSummary(ticker, str(result.status), len(result.bars) if ticker in fetched else 0,
                                        last, result.message))
-    return UpdateResult(summaries, frame, new_bars)
+    return UpdateResult(summaries, frame, new_bars, timings)
 
 
 def seed_bundled(session: Session, provider: MarketDataProvider, intervals: Sequence[str]) -> list[str]:

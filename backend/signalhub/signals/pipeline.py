@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -37,9 +36,7 @@ class IngestResult:
 def ingest(session: Session, provider: MarketDataProvider, tickers: Sequence[str], interval: str,
            model: ModelClient | None, start: datetime | None = None, end: datetime | None = None) -> IngestResult:
     """Fetch and store new bars, refresh indicators, and emit the signals the new bars trigger."""
-    started = time.perf_counter()
     update = market_service.update_prices(session, provider, tickers, interval, start, end)
-    fetched = time.perf_counter() - started
     signals = service.evaluate_and_store(session, update.frame, interval, update.new_bars, model)
-    signals.timings = {"bars_and_indicators": fetched, **signals.timings}
+    signals.timings = {**update.timings, **signals.timings}
     return IngestResult(update.summaries, signals)
