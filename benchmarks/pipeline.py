@@ -91,8 +91,8 @@ def run_backend(backend: str, frame: pd.DataFrame, days: list[pd.Timestamp], mod
     command.upgrade(Config(str(ROOT / "alembic.ini")), "head")
     from signalhub.indicators.service import refresh_indicators
     from signalhub.market_data import repository
-    from signalhub.signals.model_client import get_model_client
     from signalhub.signals import pipeline
+    from signalhub.signals.model_client import get_model_client
 
     tickers = sorted(frame["ticker"].unique())
     history = frame[frame["ts"] < days[0]].groupby("ticker").tail(HISTORY_BARS)
