@@ -73,12 +73,13 @@ def create_admin(
 def seed(intervals: Annotated[list[str] | None, typer.Option("--interval")] = None) -> None:
     """Load the bundled real market history (database/seed) into stocks, bars and indicators."""
     from signalhub.core.db import session_scope
-    from signalhub.market_data import service
     from signalhub.market_data.providers import get_provider
+    from signalhub.signals.pipeline import seed_bundled
 
     provider = get_provider("replay")
     with session_scope() as session:
-        for line in service.seed_bundled(session, provider, intervals or ["1d", "1m"]):
+        # Graded technical-only: on a first run the model server is not started yet.
+        for line in seed_bundled(session, provider, intervals or ["1d", "1m"], model=None):
             typer.echo(line)
 
 

@@ -129,17 +129,6 @@ def update_prices(session: Session, provider: MarketDataProvider, tickers: Seque
     return UpdateResult(summaries, frame, new_bars, timings)
 
 
-def seed_bundled(session: Session, provider: MarketDataProvider, intervals: Sequence[str]) -> list[str]:
-    """Load every bundled ticker's whole history for each interval through the normal update path."""
-    lines = []
-    tickers = provider.list_tickers()  # type: ignore[attr-defined] - the replay provider knows its files
-    for interval in intervals:
-        summaries = update_prices(session, provider, tickers, interval, start=_EPOCH, end=None).summaries
-        loaded = [s for s in summaries if s.status == FetchStatus.OK]
-        lines.append(f"{interval}: {sum(s.bars_stored for s in loaded)} bars for {len(loaded)} tickers")
-    return lines
-
-
 # Daily bars are fetched by the after-close task (30-90 minutes after the close), so a day's bar
 # counts as late only well after that; intraday bars use STALE_AFTER_MINUTES.
 _DAILY_TOLERANCE = timedelta(hours=6)
