@@ -12,6 +12,7 @@ from pydantic import (
     ConfigDict,
     EmailStr,
     Field,
+    PlainSerializer,
     StringConstraints,
     field_validator,
 )
@@ -61,6 +62,10 @@ class UserUpdate(BaseModel):
     _tz = field_validator("timezone")(_check_timezone)
 
 
+# Money as a plain decimal string without trailing zeros, whether it came from the request or the database.
+Money = Annotated[Decimal, PlainSerializer(lambda d: format(d.normalize(), "f"), return_type=str)]
+
+
 class UserRead(BaseModel):
     """A user as the API shows it (never the password hash)."""
 
@@ -72,6 +77,6 @@ class UserRead(BaseModel):
     role: UserRole
     is_active: bool
     timezone: str
-    initial_capital: Decimal
+    initial_capital: Money
     capital_currency: str
     created_at: datetime
