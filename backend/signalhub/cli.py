@@ -116,7 +116,7 @@ def backfill(
             chunk = tickers[i:i + batch]
             # One transaction per batch: an interrupted backfill keeps what it finished.
             with session_scope() as session:
-                summaries = service.update_prices(session, source, chunk, interval, start_utc, end_utc)
+                summaries = service.update_prices(session, source, chunk, interval, start_utc, end_utc).summaries
             for s in summaries:
                 failures += s.status not in ("ok", "no_new_data")
                 progress.console.print(f"{s.ticker:>12}  {s.status:<15} {s.bars_stored:>6} bars  {s.message}")

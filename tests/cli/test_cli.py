@@ -94,3 +94,20 @@ def test_signalhub_run_starts_api_worker_and_beat_and_stops_on_ctrl_c(tmp_path):
     assert proc.returncode == 0, output
     children = subprocess.run(["pgrep", "-f", f"--port {port}"], capture_output=True, text=True)
     assert children.stdout.strip() == "", "a process outlived Ctrl-C"
+
+
+def test_backfill_loads_history_with_progress_and_reports_unknown_tickers(db_session):
+    from sqlalchemy import func, select
+
+    from signalhub.models import PriceBar, TechnicalIndicator
+
+    result = CliRunner().invoke(app, ["backfill", "AAPL", "005930.KS", "NOPE", "--start", "2025-01-01",
+                                      "--end", "2025-02-01", "--provider", "replay"])
+    assert result.exit_code == 1, result.output  # one ticker failed: the exit code says so
+    assert "unknown_ticker" in result.output and "3/3" in result.output
+    counts = dict(db_session.execute(select(PriceBar.ticker, func.count()).group_by(PriceBar.ticker)).all())
+    # January 2025 sessions: NYSE 20 (closed 1, 9 and 20 Jan); KRX 18 (closed 1 Jan and 27-30 Jan, Seollal).
+    assert counts == {"AAPL": 20, "005930.KS": 18}
+    assert db_session.scalar(select(func.count()).select_from(TechnicalIndicator)) == 38
+    bad = CliRunner().invoke(app, ["backfill", "AAPL", "--start", "2025-02-01", "--end", "2025-01-01"])
+    assert bad.exit_code == 2 and "--start must be before --end" in bad.output
