@@ -73,9 +73,11 @@ def _predict(model: ModelClient | None, frame: pd.DataFrame, rows: dict[str, int
         if not wanted:
             result.model_status = "no supported symbols"
             return {}
-        from model_server.features import build_features
+        from model_server.features import RECOMMENDED_BARS, build_features
 
-        subset = frame[frame["ticker"].isin(list(wanted))]
+        # Only each candidate's recent bars: the features need RECOMMENDED_BARS of history, not all of it.
+        subset = frame[frame["ticker"].isin(list(wanted))].groupby("ticker", sort=False, observed=True).tail(
+            RECOMMENDED_BARS)
         features = build_features(subset[["ticker", "ts", "open", "high", "low", "close", "volume"]])
         unknown = [name for name in info.features if name not in features.columns]
         if unknown:
