@@ -13,6 +13,8 @@ import pytest
 _TMP = Path(tempfile.mkdtemp(prefix="signalhub-tests-"))
 os.environ["ENVIRONMENT"] = "test"
 os.environ["SECRET_KEY"] = secrets.token_urlsafe(48)
+os.environ["FERNET_KEY"] = "Jk0o7Y1yX6Q0cX6m8cV8o2q6m8m2m9H2b4n3k1u0w7s="  # a test-only Fernet key
+os.environ["EMAIL_OUTBOX_DIR"] = str(_TMP / "outbox")
 os.environ.setdefault("DATABASE_URL", f"sqlite:///{_TMP / 'test.db'}")
 if os.environ.get("REDIS_URL"):
     os.environ.setdefault("CELERY_BROKER_URL", os.environ["REDIS_URL"])

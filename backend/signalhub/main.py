@@ -6,6 +6,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from signalhub import __version__
+from signalhub.alerts.router import router as alerts_router
 from signalhub.auth.router import router as auth_router
 from signalhub.core.config import get_settings
 from signalhub.core.errors import install_error_handlers
@@ -14,6 +15,7 @@ from signalhub.core.middleware import BodySizeLimitMiddleware
 from signalhub.health.router import router as health_router
 from signalhub.indicators.router import router as indicators_router
 from signalhub.market_data.router import router as market_data_router
+from signalhub.notifications.router import router as notifications_router
 from signalhub.recommendations.router import router as recommendations_router
 from signalhub.screening.router import router as screening_router
 from signalhub.signals.router import router as signals_router
@@ -31,6 +33,9 @@ OPENAPI_TAGS = [
     {"name": "signals", "description": "Graded strategy signals and model prediction accuracy."},
     {"name": "recommendations", "description": "AI recommendations and patterns across tickers."},
     {"name": "tasks", "description": "State of background jobs you started."},
+    {"name": "alerts", "description": "Your alert rules: which signals, which channels, quiet hours, digests."},
+    {"name": "notifications", "description": "Your channels, inbox (with a live stream) and delivery history."},
+    {"name": "admin", "description": "Administrator views."},
     {"name": "health", "description": "Liveness and readiness probes."},
 ]
 
@@ -51,7 +56,8 @@ def create_app() -> FastAPI:
                            allow_methods=["*"], allow_headers=["*"])
     install_error_handlers(app)
     for router in (health_router, auth_router, users_router, watchlists_router, screening_router,
-                   indicators_router, market_data_router, tasks_router, signals_router, recommendations_router):
+                   indicators_router, market_data_router, tasks_router, signals_router, recommendations_router,
+                   alerts_router, notifications_router):
         app.include_router(router)
     return app
 

@@ -8,7 +8,10 @@ from celery.schedules import crontab
 from signalhub.core.config import VAR_DIR, get_settings
 
 # Every module holding tasks; beat and workers import them all so names always resolve.
-TASK_MODULES = ["signalhub.auth.tasks", "signalhub.market_data.tasks", "signalhub.signals.tasks"]
+TASK_MODULES = [
+    "signalhub.auth.tasks", "signalhub.market_data.tasks", "signalhub.signals.tasks",
+    "signalhub.notifications.tasks",
+]
 
 
 def beat_schedule(intraday_poll_seconds: int) -> dict[str, dict[str, object]]:
@@ -17,6 +20,16 @@ def beat_schedule(intraday_poll_seconds: int) -> dict[str, dict[str, object]]:
         "purge-expired-refresh-tokens": {
             "task": "signalhub.auth.tasks.purge_expired_refresh_tokens",
             "schedule": crontab(minute=17, hour=3),
+        },
+        "dispatch-due-deliveries": {
+            "task": "signalhub.notifications.tasks.dispatch_due",
+            "schedule": 15.0,
+            "options": {"expires": 15.0},
+        },
+        "send-digests": {
+            "task": "signalhub.notifications.tasks.send_digests",
+            "schedule": 60.0,
+            "options": {"expires": 60.0},
         },
         "resolve-predictions": {
             "task": "signalhub.signals.tasks.resolve_predictions",

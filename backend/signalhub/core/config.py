@@ -63,6 +63,37 @@ class Settings(BaseSettings):
     model_breaker_reset_seconds: float = Field(default=30.0, gt=0)
     model_horizon: int = Field(default=5, gt=0)
 
+    # Encryption of secrets at rest (channel secrets, broker credentials): a Fernet key.
+    # Empty in development: derived from SECRET_KEY. Required outside development.
+    fernet_key: str | None = None
+
+    # Notifications. Base URLs are configurable so tests (and self-hosted gateways) can point them elsewhere.
+    public_base_url: str = "http://127.0.0.1:8000"
+    smtp_host: str | None = None  # empty: e-mails are written to EMAIL_OUTBOX_DIR instead (development)
+    smtp_port: int = 587
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = True
+    smtp_from: str = "Signalhub <alerts@signalhub.local>"
+    smtp_timeout_seconds: float = Field(default=10.0, gt=0)
+    email_outbox_dir: str = str(VAR_DIR / "outbox")
+    vapid_private_key: str | None = None  # web push; `signalhub vapid-keys` makes a pair
+    vapid_public_key: str | None = None
+    vapid_subject: str = "mailto:alerts@signalhub.local"
+    telegram_api_base: str = "https://api.telegram.org"
+    telegram_bot_token: str | None = None
+    sms_api_base: str = "https://api.twilio.com"
+    sms_account_sid: str | None = None
+    sms_auth_token: str | None = None
+    sms_from_number: str | None = None
+    notify_http_timeout_seconds: float = Field(default=5.0, gt=0)
+    delivery_max_attempts: int = Field(default=6, gt=0)
+    delivery_backoff_base_seconds: float = Field(default=2.0, gt=0)
+    delivery_backoff_max_seconds: float = Field(default=900.0, gt=0)
+    delivery_rate_per_destination: float = Field(default=5.0, gt=0)  # sends per second to one destination
+    delivery_chunk_size: int = Field(default=200, gt=0)
+    channel_failure_alert_after: int = Field(default=3, gt=0)  # consecutive failures before an in-app notice
+
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:
         # A forgotten secret in production would let anyone mint admin tokens.
@@ -72,6 +103,9 @@ class Settings(BaseSettings):
             raise ValueError(
                 "SECRET_KEY must be set to a random value of at least 32 characters outside development"
             )
+        if self.environment != "development" and not self.fernet_key:
+            raise ValueError("FERNET_KEY must be set outside development (python -c \"from cryptography.fernet "
+                             "import Fernet; print(Fernet.generate_key().decode())\")")
         return self
 
     @property

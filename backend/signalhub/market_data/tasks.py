@@ -35,6 +35,11 @@ def _run(tickers: list[str], interval: str, start: datetime | None = None,
             result = ingest(session, get_provider(), tickers, interval, model, start, end)
     finally:
         model.close()
+    if result.signals.signal_ids:
+        # Hand-off to notifications, after the signals are committed.
+        from signalhub.notifications.tasks import fan_out_signals
+
+        fan_out_signals.delay(result.signals.signal_ids)
     return result.as_dict()
 
 

@@ -1,0 +1,1 @@
+"""Per-user alert rules: which signals to hear about, on which channels, and when."""

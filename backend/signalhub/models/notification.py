@@ -1,0 +1,34 @@
+"""The `notifications` table: one row per event and user (the in-app inbox), unique by dedup key."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from signalhub.core.time import utcnow
+from signalhub.models.base import Base
+
+
+class Notification(Base):
+    """What a user was told: a signal, a digest of signals, or a notice about their account."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (Index("ix_notifications_user_created", "user_id", "created_at"),
+                      Index("ix_notifications_rule_ticker", "rule_id", "ticker", "created_at"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    # e.g. "signal:42:user:7": processing a signal twice, or a redelivered task, cannot notify twice.
+    dedup_key: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))  # signal, digest, notice
+    rule_id: Mapped[int | None] = mapped_column(ForeignKey("alert_rules.id", ondelete="SET NULL"), default=None)
+    signal_id: Mapped[int | None] = mapped_column(ForeignKey("signals.id", ondelete="SET NULL"), default=None)
+    ticker: Mapped[str | None] = mapped_column(String(32), default=None)
+    title: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    read_at: Mapped[datetime | None] = mapped_column(default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

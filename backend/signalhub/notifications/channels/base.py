@@ -1,0 +1,51 @@
+"""The one interface every notification channel implements."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class Message:
+    """What to tell a user, rendered once and sent on every channel they chose."""
+
+    delivery_id: str  # stable across retries: receivers deduplicate on it (e.g. the webhook-id header)
+    title: str  # one line, e.g. "🟢 STRONG_BUY AAPL @ 188.38"
+    text: str  # plain text body with the numbers that matter
+    html: str | None = None  # optional HTML body (e-mail)
+    data: Mapping[str, Any] = field(default_factory=dict)  # structured payload (webhook JSON, push data)
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """Outcome of one attempt: sent, or failed (and whether trying again later can help)."""
+
+    ok: bool
+    detail: str = ""
+    retryable: bool = True
+    retry_after: float | None = None  # seconds the destination asked us to wait (Retry-After)
+    status_code: int | None = None
+
+
+class ChannelNotConfiguredError(Exception):
+    """The platform lacks what this channel kind needs (e.g. no Telegram bot token): not retryable."""
+
+
+class Channel(Protocol):
+    """A way to reach a user. Sending never raises for delivery problems; it returns a SendResult."""
+
+    kind: str
+
+    def validate_config(self, config: Mapping[str, Any]) -> dict[str, Any]:
+        """Return the normalised per-user config, or raise ValueError naming the bad field."""
+        ...
+
+    def destination(self, config: Mapping[str, Any]) -> str:
+        """A key for the destination (host, chat, address), used to rate-limit per destination."""
+        ...
+
+    def send(self, config: Mapping[str, Any], message: Message) -> SendResult:
+        """Deliver `message` once."""
+        ...

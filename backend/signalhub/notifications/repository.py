@@ -1,0 +1,177 @@
+"""All SQL for channels, notifications and deliveries; per-user reads are scoped here."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, func, select, update
+from sqlalchemy.orm import Session
+
+from signalhub.models.notification import Notification
+from signalhub.models.notification_channel import NotificationChannel
+from signalhub.models.notification_delivery import NotificationDelivery
+
+
+def _insert(session: Session):
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert
+
+
+# --- channels -------------------------------------------------------------------------------------------
+
+def channels_for_user(session: Session, user_id: int) -> list[NotificationChannel]:
+    """The user's channels, oldest first."""
+    stmt = select(NotificationChannel).where(NotificationChannel.user_id == user_id).order_by(NotificationChannel.id)
+    return list(session.scalars(stmt))
+
+
+def get_channel_for_user(session: Session, user_id: int, channel_id: int) -> NotificationChannel | None:
+    """The user's channel with this id, or None (another user's channel is None too)."""
+    return session.scalar(select(NotificationChannel).where(NotificationChannel.id == channel_id,
+                                                            NotificationChannel.user_id == user_id))
+
+
+def active_channels(session: Session, channel_ids: Sequence[int]) -> dict[int, NotificationChannel]:
+    """Active channels by id."""
+    if not channel_ids:
+        return {}
+    stmt = select(NotificationChannel).where(NotificationChannel.id.in_(list(set(channel_ids))),
+                                             NotificationChannel.is_active.is_(True))
+    return {c.id: c for c in session.scalars(stmt)}
+
+
+# --- notifications and deliveries ------------------------------------------------------------------------
+
+def insert_notifications(session: Session, rows: Sequence[dict[str, Any]]) -> dict[str, int]:
+    """Insert notifications whose dedup key is new; returns {dedup_key: id} of those inserted."""
+    out: dict[str, int] = {}
+    insert = _insert(session)
+    for start in range(0, len(rows), 1000):
+        stmt = (insert(Notification).values(list(rows[start:start + 1000]))
+                .on_conflict_do_nothing(index_elements=["dedup_key"])
+                .returning(Notification.id, Notification.dedup_key))
+        out.update({key: nid for nid, key in session.execute(stmt)})
+    return out
+
+
+def insert_deliveries(session: Session, rows: Sequence[dict[str, Any]]) -> list[tuple[int, str]]:
+    """Insert deliveries not there yet; returns (id, status) of those inserted."""
+    out: list[tuple[int, str]] = []
+    insert = _insert(session)
+    for start in range(0, len(rows), 1000):
+        stmt = (insert(NotificationDelivery).values(list(rows[start:start + 1000]))
+                .on_conflict_do_nothing(index_elements=["notification_id", "channel_id"])
+                .returning(NotificationDelivery.id, NotificationDelivery.status))
+        out.extend((did, status) for did, status in session.execute(stmt))
+    return out
+
+
+def last_rule_notifications(session: Session, rule_ids: Sequence[int], since: datetime) -> set[tuple[int, str]]:
+    """(rule, ticker) pairs notified since `since` (for cooldowns)."""
+    if not rule_ids:
+        return set()
+    stmt = (select(Notification.rule_id, Notification.ticker).distinct()
+            .where(Notification.rule_id.in_(list(rule_ids)), Notification.created_at >= since))
+    return {(rule_id, ticker) for rule_id, ticker in session.execute(stmt)}
+
+
+def claim_deliveries(session: Session, now: datetime, ids: Sequence[int] | None, limit: int) -> list[int]:
+    """Mark due queued deliveries as sending (one attempt more) and return their ids; others skip them."""
+    due = (select(NotificationDelivery.id).where(NotificationDelivery.status == "queued",
+                                                 NotificationDelivery.next_attempt_at <= now)
+           .order_by(NotificationDelivery.next_attempt_at).limit(limit))
+    if ids is not None:
+        due = due.where(NotificationDelivery.id.in_(list(ids)))
+    if session.get_bind().dialect.name == "postgresql":
+        # Two workers claiming at once must not both take the same rows.
+        due = due.with_for_update(skip_locked=True)
+    stmt = (update(NotificationDelivery)
+            .where(NotificationDelivery.id.in_(due.scalar_subquery()), NotificationDelivery.status == "queued")
+            .values(status="sending", attempts=NotificationDelivery.attempts + 1, updated_at=now)
+            .returning(NotificationDelivery.id))
+    return list(session.scalars(stmt))
+
+
+def load_for_sending(session: Session, ids: Sequence[int]) -> list[Row[tuple[NotificationDelivery, Notification,
+                                                                                NotificationChannel]]]:
+    """Deliveries being sent, with their notification and channel."""
+    stmt = (select(NotificationDelivery, Notification, NotificationChannel)
+            .join(Notification, Notification.id == NotificationDelivery.notification_id)
+            .join(NotificationChannel, NotificationChannel.id == NotificationDelivery.channel_id)
+            .where(NotificationDelivery.id.in_(list(ids)), NotificationDelivery.status == "sending"))
+    return list(session.execute(stmt).all())
+
+
+def due_delivery_ids(session: Session, now: datetime, limit: int) -> list[int]:
+    """Queued deliveries whose time has come."""
+    stmt = (select(NotificationDelivery.id).where(NotificationDelivery.status == "queued",
+                                                  NotificationDelivery.next_attempt_at <= now)
+            .order_by(NotificationDelivery.next_attempt_at).limit(limit))
+    return list(session.scalars(stmt))
+
+
+def requeue_stuck(session: Session, older_than: datetime) -> int:
+    """Deliveries left 'sending' by a worker that died go back to the queue."""
+    stmt = (update(NotificationDelivery)
+            .where(NotificationDelivery.status == "sending", NotificationDelivery.updated_at < older_than)
+            .values(status="queued"))
+    return session.execute(stmt).rowcount or 0
+
+
+def held_digest_deliveries(session: Session, now: datetime) -> list[Row[tuple[NotificationDelivery, Notification]]]:
+    """Deliveries held for a digest whose window has closed."""
+    stmt = (select(NotificationDelivery, Notification)
+            .join(Notification, Notification.id == NotificationDelivery.notification_id)
+            .where(NotificationDelivery.status == "held", NotificationDelivery.next_attempt_at <= now)
+            .order_by(NotificationDelivery.user_id, NotificationDelivery.channel_id, Notification.id))
+    return list(session.execute(stmt).all())
+
+
+# --- per-user reads ---------------------------------------------------------------------------------------
+
+def inbox(session: Session, user_id: int, unread_only: bool, after_id: int | None, limit: int,
+          offset: int) -> tuple[list[Notification], int]:
+    """The user's in-app notifications, newest first."""
+    stmt = select(Notification).where(Notification.user_id == user_id)
+    if unread_only:
+        stmt = stmt.where(Notification.read_at.is_(None))
+    if after_id is not None:
+        stmt = stmt.where(Notification.id > after_id)
+    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    items = session.scalars(stmt.order_by(Notification.id.desc()).limit(limit).offset(offset))
+    return list(items), total
+
+
+def get_notification_for_user(session: Session, user_id: int, notification_id: int) -> Notification | None:
+    """The user's notification, or None."""
+    return session.scalar(select(Notification).where(Notification.id == notification_id,
+                                                     Notification.user_id == user_id))
+
+
+def mark_all_read(session: Session, user_id: int, now: datetime) -> int:
+    """Mark every unread notification of the user read."""
+    stmt = (update(Notification).where(Notification.user_id == user_id, Notification.read_at.is_(None))
+            .values(read_at=now))
+    return session.execute(stmt).rowcount or 0
+
+
+def deliveries_for(session: Session, notification_ids: Sequence[int]) -> list[NotificationDelivery]:
+    """Deliveries of these notifications."""
+    if not notification_ids:
+        return []
+    stmt = (select(NotificationDelivery).where(NotificationDelivery.notification_id.in_(list(notification_ids)))
+            .order_by(NotificationDelivery.id))
+    return list(session.scalars(stmt))
+
+
+def failed_deliveries(session: Session, limit: int, offset: int) -> tuple[list[NotificationDelivery], int]:
+    """Deliveries failed for good, every user (admin view), newest first."""
+    stmt = select(NotificationDelivery).where(NotificationDelivery.status == "failed")
+    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    items = session.scalars(stmt.order_by(NotificationDelivery.updated_at.desc()).limit(limit).offset(offset))
+    return list(items), total

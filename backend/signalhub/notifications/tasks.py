@@ -1,0 +1,65 @@
+"""Celery tasks of notifications: fan-out, sending in chunks, retries when due, digests."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+
+from signalhub.core.config import get_settings
+from signalhub.core.db import session_scope
+from signalhub.core.time import utcnow
+from signalhub.notifications import delivery, digest, fanout, repository
+from signalhub.worker import celery_app
+
+# A worker that died mid-send leaves rows 'sending'; after this long they are sent again.
+SENDING_LEASE = timedelta(minutes=10)
+
+
+def enqueue_sends(ids: Sequence[int]) -> None:
+    """Queue send tasks for deliveries, in chunks (call after the rows are committed)."""
+    size = get_settings().delivery_chunk_size
+    for start in range(0, len(ids), size):
+        send_deliveries.delay(list(ids[start:start + size]))
+
+
+@celery_app.task(name="signalhub.notifications.tasks.fan_out_signals")
+def fan_out_signals(signal_ids: list[int]) -> dict[str, int]:
+    """Create notifications and deliveries for new signals (idempotent: dedup keys), then queue sends."""
+    with session_scope() as session:
+        result = fanout.fan_out(session, signal_ids, utcnow())
+    enqueue_sends(result.due_ids)
+    return {"notifications": result.notifications, "deliveries": result.deliveries,
+            "skipped_cooldown": result.skipped_cooldown}
+
+
+@celery_app.task(name="signalhub.notifications.tasks.send_deliveries")
+def send_deliveries(ids: list[int]) -> dict[str, int]:
+    """Send a chunk: claim (committed first, so no other worker takes them), send, record outcomes."""
+    now = utcnow()
+    with session_scope() as session:
+        claimed = repository.claim_deliveries(session, now, ids, limit=len(ids))
+    if not claimed:
+        return {"claimed": 0}
+    with session_scope() as session:
+        stats = delivery.send_claimed(session, claimed, utcnow())
+    return {"claimed": len(claimed), "sent": stats.sent, "retried": stats.retried, "failed": stats.failed}
+
+
+@celery_app.task(name="signalhub.notifications.tasks.dispatch_due")
+def dispatch_due() -> dict[str, int]:
+    """Queue sends for deliveries whose retry or quiet-hours time has come; recover stuck ones."""
+    now = utcnow()
+    with session_scope() as session:
+        recovered = repository.requeue_stuck(session, now - SENDING_LEASE)
+        due = repository.due_delivery_ids(session, now, limit=20_000)
+    enqueue_sends(due)
+    return {"recovered": recovered, "queued": len(due)}
+
+
+@celery_app.task(name="signalhub.notifications.tasks.send_digests")
+def send_digests() -> dict[str, int]:
+    """Turn closed digest windows into one message per user and channel, and queue them."""
+    with session_scope() as session:
+        ids = digest.build_digests(session, utcnow())
+    enqueue_sends(ids)
+    return {"digests": len(ids)}
