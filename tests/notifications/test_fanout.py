@@ -175,3 +175,40 @@ def test_failing_channel_retries_then_fails_and_tells_the_user(client, signals, 
     assert notices and "keeps failing" in notices[0]["title"]
     admin_view = client.get("/api/v1/admin/notifications/failures", headers=ann)
     assert admin_view.status_code == 403
+
+
+def test_new_bars_reach_a_signed_webhook_through_real_workers(client, env):
+    """update task -> pipeline -> signals -> fan-out task -> send task -> HTTP POST verified by the receiver."""
+    from celery.contrib.testing.worker import start_worker
+
+    from signalhub.worker import celery_app
+    from tests.fakes.webhook_receiver import WebhookReceiver
+
+    env.setenv("MODEL_SERVER_URL", "http://127.0.0.1:9")  # no model server: graded technical-only
+    env.setenv("DELIVERY_RATE_PER_DESTINATION", "1000")
+    load_until(CUT, ["AAPL"])
+    ann = auth_headers(client, "ann@example.com")
+    receiver = WebhookReceiver()
+    with receiver.running():
+        r = client.post("/api/v1/notifications/channels", headers=ann,
+                        json={"kind": "webhook", "name": "hook", "config": {"url": f"{receiver.url}/signalhub"}})
+        receiver.secret = r.json()["webhook_secret"]
+        _rule(client, ann, tickers=["AAPL"], min_grade="HOLD", channel_ids=[r.json()["id"]])
+        with start_worker(celery_app, pool="solo", perform_ping_check=False, shutdown_timeout=30):
+            queued = client.post("/api/v1/stocks/update-batch", headers=ann,
+                                 json={"tickers": ["AAPL"], "end": "2025-04-12T00:00:00Z"})
+            assert queued.status_code == 202
+            import time
+
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and not receiver.requests:
+                time.sleep(0.2)
+            time.sleep(1.0)
+    assert receiver.requests, "no webhook arrived"
+    assert all(req.verified for req in receiver.requests), [req.reason for req in receiver.requests]
+    payloads = [req.json() for req in receiver.requests]
+    assert {p["ticker"] for p in payloads} == {"AAPL"}
+    assert len({req.headers["webhook-id"] for req in receiver.requests}) == len(receiver.requests)
+    history = client.get("/api/v1/notifications", headers=ann).json()["items"]
+    assert len(history) == len(receiver.requests)
+    assert all(d["status"] == "sent" for item in history for d in item["deliveries"])
