@@ -96,7 +96,13 @@ def create_celery() -> Celery:
     )
     if settings.broker_url.startswith(("redis://", "rediss://")):
         # An unacknowledged task returns to the queue after this long (longest task must be shorter).
-        app.conf.broker_transport_options = {"visibility_timeout": 3600}
+        timeout = settings.celery_visibility_timeout
+        app.conf.broker_transport_options = {
+            "visibility_timeout": timeout,
+            # Look for abandoned messages every few seconds, not every 100 s (kombu's 10 s x throttle 10).
+            "unacked_restore_interval": max(1, min(10, timeout // 2)),
+            "unacked_restore_throttle": 1,
+        }
     return app
 
 

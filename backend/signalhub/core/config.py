@@ -30,6 +30,8 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     celery_broker_url: str | None = None
     celery_result_backend: str | None = None
+    # Redis broker: a task not acknowledged within this many seconds (its worker died) is delivered again.
+    celery_visibility_timeout: int = Field(default=3600, gt=0)
 
     jwt_algorithm: str = "HS256"
     access_token_expire_minutes: int = Field(default=30, gt=0)

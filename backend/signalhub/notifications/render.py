@@ -94,7 +94,8 @@ class _SignalView:
     """A signal's fields, normalised and formatted once for every output."""
 
     def __init__(self, signal: Mapping[str, Any], user_timezone: str, base_url: str) -> None:
-        self.id = signal.get("id")
+        # A stored notification payload (the `data` of render_signal) names it signal_id; digests pass those.
+        self.id = signal.get("id", signal.get("signal_id"))
         self.ticker = str(signal.get("ticker", "?"))
         self.strategy = str(signal.get("strategy", "?"))
         self.interval = str(signal.get("interval", "?"))

@@ -134,8 +134,9 @@ class WebhookChannel:
         """POST once; 2xx is success, 408/429/5xx and network trouble are retryable, other answers are not."""
         url, secret = str(config.get("url", "")), str(config.get("secret", ""))
         payload = {**message.data, "delivery_id": message.delivery_id, "title": message.title, "text": message.text}
-        body = json.dumps(payload,
-                          ensure_ascii=False, separators=(",", ":"), default=str).encode()
+        body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"), default=str).encode()
+        if not message.delivery_id.isascii() or not message.delivery_id.isprintable():
+            return SendResult(ok=False, retryable=False, detail="delivery id must be printable ASCII (a header)")
         timestamp = int(time.time())
         try:
             signature = sign(secret, message.delivery_id, timestamp, body)
