@@ -15,6 +15,7 @@ os.environ["ENVIRONMENT"] = "test"
 os.environ["SECRET_KEY"] = secrets.token_urlsafe(48)
 os.environ["FERNET_KEY"] = "Jk0o7Y1yX6Q0cX6m8cV8o2q6m8m2m9H2b4n3k1u0w7s="  # a test-only Fernet key
 os.environ["EMAIL_OUTBOX_DIR"] = str(_TMP / "outbox")
+os.environ["ALLOW_LOOPBACK_DESTINATIONS"] = "true"  # every fake external service listens on loopback
 os.environ.setdefault("DATABASE_URL", f"sqlite:///{_TMP / 'test.db'}")
 if os.environ.get("REDIS_URL"):
     os.environ.setdefault("CELERY_BROKER_URL", os.environ["REDIS_URL"])

@@ -88,3 +88,18 @@ def test_channel_config_is_validated_encrypted_and_never_returned(client, ann, d
     assert "ann.secret" not in stored.config_encrypted
     r = client.post(f"/api/v1/notifications/channels/{channel_id}/test", headers=ann)
     assert r.status_code == 200 and r.json()["ok"] is True  # no SMTP configured: written to the outbox
+
+
+@pytest.mark.parametrize("url", ["http://10.0.0.7/hook", "http://169.254.169.254/latest/meta-data",
+                                 "http://192.168.1.1/", "http://[fd00::1]/x", "http://100.64.0.1/"])
+def test_webhooks_to_private_addresses_are_refused(client, ann, url):
+    r = client.post("/api/v1/notifications/channels", headers=ann,
+                    json={"kind": "webhook", "name": "h", "config": {"url": url}})
+    assert r.status_code == 422 and "url" in r.json()["error"]["message"]
+
+
+def test_loopback_is_refused_unless_allowed(client, ann, env):
+    env.setenv("ALLOW_LOOPBACK_DESTINATIONS", "false")
+    r = client.post("/api/v1/notifications/channels", headers=ann,
+                    json={"kind": "webhook", "name": "h", "config": {"url": "http://127.0.0.1:9/hook"}})
+    assert r.status_code == 422 and "loopback" in r.json()["error"]["message"]

@@ -89,6 +89,9 @@ class Settings(BaseSettings):
     sms_auth_token: str | None = None
     sms_from_number: str | None = None
     notify_http_timeout_seconds: float = Field(default=5.0, gt=0)
+    # User-given URLs (webhooks, Slack, push endpoints) may never reach private addresses; loopback only
+    # when this is on (tests, local development).
+    allow_loopback_destinations: bool = False
     delivery_max_attempts: int = Field(default=6, gt=0)
     delivery_backoff_base_seconds: float = Field(default=2.0, gt=0)
     delivery_backoff_max_seconds: float = Field(default=900.0, gt=0)

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from signalhub.core.crypto import decrypt_json, encrypt_json
 from signalhub.core.errors import NotFoundError, UnprocessableError
+from signalhub.core.netguard import assert_public_url
 from signalhub.core.time import utcnow
 from signalhub.models.notification import Notification
 from signalhub.models.notification_channel import NotificationChannel
@@ -42,6 +43,9 @@ def create_channel(session: Session, user: User, data: ChannelCreate) -> tuple[N
     adapter = get_channel(data.kind)
     try:
         config = adapter.validate_config(data.config)
+        for field in ("url", "webhook_url", "endpoint"):
+            if field in config:
+                assert_public_url(str(config[field]), field)
     except ValueError as exc:
         raise UnprocessableError(f"config.{exc}" if not str(exc).startswith("config") else str(exc)) from exc
     channel = NotificationChannel(user_id=user.id, kind=data.kind, name=data.name,

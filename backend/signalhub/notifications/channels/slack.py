@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from signalhub.core.config import get_settings
+from signalhub.core.netguard import assert_public_url
 from signalhub.notifications.channels.base import Message, SendResult
 
 MAX_SECTION_CHARS = 3000  # Block Kit limit for a section's text
@@ -32,13 +33,17 @@ def _retry_after_seconds(value: str | None) -> float | None:
         return None
 
 
-def _is_loopback_or_private(host: str) -> bool:
+def _address_kind(host: str) -> str:
+    """Classify a URL host as loopback, internal (private, link-local, reserved) or public (any DNS name)."""
     if host.lower() in _LOOPBACK_NAMES:
-        return True
+        return "loopback"
     try:
-        return not ipaddress.ip_address(host).is_global
+        address = ipaddress.ip_address(host)
     except ValueError:
-        return False
+        return "public"
+    if address.is_loopback:
+        return "loopback"
+    return "public" if address.is_global else "internal"
 
 
 def escape_mrkdwn(text: str) -> str:
@@ -66,15 +71,6 @@ class SlackChannel:
 
     kind = "slack"
 
-    def __init__(self, allow_insecure_loopback: bool | None = None) -> None:
-        # None: plain-http loopback URLs (local fakes) are accepted everywhere but in production.
-        self._allow_insecure_loopback = allow_insecure_loopback
-
-    def _loopback_allowed(self) -> bool:
-        if self._allow_insecure_loopback is not None:
-            return self._allow_insecure_loopback
-        return get_settings().environment != "production"
-
     def validate_config(self, config: Mapping[str, Any]) -> dict[str, Any]:
         """Accept {"webhook_url": https URL}."""
         url = config.get("webhook_url") if isinstance(config, Mapping) else None
@@ -89,10 +85,10 @@ class SlackChannel:
         if not host:
             raise ValueError("webhook_url: must be an absolute https URL")
         # A user-supplied URL the worker will POST to: refuse internal addresses (SSRF).
-        internal = _is_loopback_or_private(host)
-        if internal and not self._loopback_allowed():
+        kind = _address_kind(host)
+        if kind == "internal" or (kind == "loopback" and not get_settings().allow_loopback_destinations):
             raise ValueError("webhook_url: must not point at a loopback or private address")
-        if parts.scheme != "https" and not (parts.scheme == "http" and internal):
+        if parts.scheme != "https" and not (parts.scheme == "http" and kind == "loopback"):
             raise ValueError("webhook_url: must be an https URL")
         if parts.username or parts.password:
             raise ValueError("webhook_url: must not contain credentials")
@@ -118,6 +114,11 @@ class SlackChannel:
             url = self.validate_config(config)["webhook_url"]
         except ValueError as exc:
             return SendResult(ok=False, retryable=False, detail=f"invalid config: {exc}")
+        try:
+            assert_public_url(url, "webhook_url")  # again at send time: DNS may have changed since it was saved
+        except ValueError as exc:
+            # A lookup failure may be a passing DNS outage: try again later rather than drop the alert.
+            return SendResult(ok=False, retryable="does not resolve" in str(exc), detail=str(exc))
         try:
             response = httpx.post(url, json=self.payload(message),
                                   timeout=get_settings().notify_http_timeout_seconds)

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from signalhub.core.config import get_settings
+from signalhub.core.netguard import assert_public_url
 from signalhub.notifications.channels.base import Message, SendResult
 
 SECRET_PREFIX = "whsec_"
@@ -133,6 +134,11 @@ class WebhookChannel:
     def send(self, config: Mapping[str, Any], message: Message) -> SendResult:
         """POST once; 2xx is success, 408/429/5xx and network trouble are retryable, other answers are not."""
         url, secret = str(config.get("url", "")), str(config.get("secret", ""))
+        try:
+            # Checked again at send time: the host's DNS may have changed since the channel was created.
+            assert_public_url(url)
+        except ValueError as exc:
+            return SendResult(ok=False, retryable=False, detail=str(exc))
         payload = {**message.data, "delivery_id": message.delivery_id, "title": message.title, "text": message.text}
         body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"), default=str).encode()
         if not message.delivery_id.isascii() or not message.delivery_id.isprintable():

@@ -20,6 +20,7 @@ from py_vapid import Vapid, VapidException
 from pywebpush import WebPushException, webpush
 
 from signalhub.core.config import get_settings
+from signalhub.core.netguard import assert_public_url
 from signalhub.notifications.channels.base import Message, SendResult
 
 DEFAULT_TTL_SECONDS = 6 * 3600  # a trading signal older than a few hours is noise, not news
@@ -65,14 +66,27 @@ def retry_after_seconds(value: str | None) -> float | None:
         return None
 
 
-def _is_loopback_or_private(host: str) -> bool:
+def _address_kind(host: str) -> str:
+    """Classify a URL host as loopback, internal (private, link-local, reserved) or public (any DNS name)."""
     if host.lower() in _LOOPBACK_NAMES:
-        return True
+        return "loopback"
     try:
         address = ipaddress.ip_address(host)
     except ValueError:
-        return False
-    return not address.is_global
+        return "public"
+    if address.is_loopback:
+        return "loopback"
+    return "public" if address.is_global else "internal"
+
+
+def _refused_destination(url: str, field: str) -> SendResult | None:
+    """Resolve the host now (DNS may have changed since the subscription was saved) and refuse internal ones."""
+    try:
+        assert_public_url(url, field)
+    except ValueError as exc:
+        # A lookup failure may be a passing DNS outage: try again later rather than drop the alert.
+        return SendResult(ok=False, retryable="does not resolve" in str(exc), detail=str(exc))
+    return None
 
 
 class WebPushChannel:
@@ -80,15 +94,8 @@ class WebPushChannel:
 
     kind = "webpush"
 
-    def __init__(self, ttl_seconds: int = DEFAULT_TTL_SECONDS, allow_insecure_loopback: bool | None = None) -> None:
+    def __init__(self, ttl_seconds: int = DEFAULT_TTL_SECONDS) -> None:
         self.ttl_seconds = ttl_seconds
-        # None: plain-http loopback endpoints (local fakes) are accepted everywhere but in production.
-        self._allow_insecure_loopback = allow_insecure_loopback
-
-    def _loopback_allowed(self) -> bool:
-        if self._allow_insecure_loopback is not None:
-            return self._allow_insecure_loopback
-        return get_settings().environment != "production"
 
     def validate_config(self, config: Mapping[str, Any]) -> dict[str, Any]:
         """Check a browser PushSubscription JSON and return {endpoint, keys: {p256dh, auth}}."""
@@ -106,10 +113,10 @@ class WebPushChannel:
         if not host:
             raise ValueError("endpoint: must be an absolute https URL")
         # Endpoints are user-supplied URLs the worker will POST to: refuse internal addresses (SSRF).
-        internal = _is_loopback_or_private(host)
-        if internal and not self._loopback_allowed():
+        kind = _address_kind(host)
+        if kind == "internal" or (kind == "loopback" and not get_settings().allow_loopback_destinations):
             raise ValueError("endpoint: must not point at a loopback or private address")
-        if parts.scheme != "https" and not (parts.scheme == "http" and internal):
+        if parts.scheme != "https" and not (parts.scheme == "http" and kind == "loopback"):
             raise ValueError("endpoint: must be an https URL")
         if parts.username or parts.password:
             raise ValueError("endpoint: must not contain credentials")
@@ -192,6 +199,9 @@ class WebPushChannel:
             subscription = self.validate_config(config)
         except ValueError as exc:
             return SendResult(ok=False, retryable=False, detail=f"invalid subscription: {exc}")
+        refused = _refused_destination(subscription["endpoint"], "endpoint")
+        if refused:
+            return refused
 
         try:
             response = webpush(

@@ -1,0 +1,38 @@
+"""Outbound request guard: user-supplied URLs may not reach private, link-local or reserved addresses."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from urllib.parse import urlsplit
+
+from signalhub.core.config import get_settings
+
+
+def _blocked(address: str, allow_loopback: bool) -> str | None:
+    ip = ipaddress.ip_address(address)
+    if ip.is_loopback:
+        return None if allow_loopback else "loopback"
+    if ip.is_private or ip.is_link_local or ip.is_reserved or ip.is_multicast or ip.is_unspecified:
+        return "private or reserved"
+    if isinstance(ip, ipaddress.IPv4Address) and ip in ipaddress.ip_network("100.64.0.0/10"):
+        return "carrier-grade NAT"
+    return None
+
+
+def assert_public_url(url: str, field: str = "url") -> None:
+    """ValueError naming `field` when `url`'s host resolves to an address users must not make us call.
+
+    Loopback is allowed only with ALLOW_LOOPBACK_DESTINATIONS (tests, local development)."""
+    host = urlsplit(url).hostname
+    if not host:
+        raise ValueError(f"{field}: has no host")
+    allow_loopback = get_settings().allow_loopback_destinations
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except socket.gaierror as exc:
+        raise ValueError(f"{field}: host {host!r} does not resolve") from exc
+    for info in infos:
+        reason = _blocked(str(info[4][0]), allow_loopback)
+        if reason:
+            raise ValueError(f"{field}: {host} resolves to a {reason} address, which alerts may not be sent to")
