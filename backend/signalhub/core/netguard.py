@@ -9,6 +9,15 @@ from urllib.parse import urlsplit
 from signalhub.core.config import get_settings
 
 
+class UnresolvableHostError(ValueError):
+    """The host does not resolve now (possibly a passing DNS failure: worth retrying a send)."""
+
+
+def refusal_is_temporary(exc: ValueError) -> bool:
+    """Whether a refused destination may work later (DNS failure) rather than never (private address)."""
+    return isinstance(exc, UnresolvableHostError)
+
+
 def _blocked(address: str, allow_loopback: bool) -> str | None:
     ip = ipaddress.ip_address(address)
     if ip.is_loopback:
@@ -31,7 +40,7 @@ def assert_public_url(url: str, field: str = "url") -> None:
     try:
         infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
     except socket.gaierror as exc:
-        raise ValueError(f"{field}: host {host!r} does not resolve") from exc
+        raise UnresolvableHostError(f"{field}: host {host!r} does not resolve") from exc
     for info in infos:
         reason = _blocked(str(info[4][0]), allow_loopback)
         if reason:

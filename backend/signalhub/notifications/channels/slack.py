@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from signalhub.core.config import get_settings
-from signalhub.core.netguard import assert_public_url
+from signalhub.core.netguard import assert_public_url, refusal_is_temporary
 from signalhub.notifications.channels.base import Message, SendResult
 
 MAX_SECTION_CHARS = 3000  # Block Kit limit for a section's text
@@ -118,7 +118,7 @@ class SlackChannel:
             assert_public_url(url, "webhook_url")  # again at send time: DNS may have changed since it was saved
         except ValueError as exc:
             # A lookup failure may be a passing DNS outage: try again later rather than drop the alert.
-            return SendResult(ok=False, retryable="does not resolve" in str(exc), detail=str(exc))
+            return SendResult(ok=False, retryable=refusal_is_temporary(exc), detail=str(exc))
         try:
             response = httpx.post(url, json=self.payload(message),
                                   timeout=get_settings().notify_http_timeout_seconds)

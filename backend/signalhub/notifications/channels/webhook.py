@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from signalhub.core.config import get_settings
-from signalhub.core.netguard import assert_public_url
+from signalhub.core.netguard import assert_public_url, refusal_is_temporary
 from signalhub.notifications.channels.base import Message, SendResult
 
 SECRET_PREFIX = "whsec_"
@@ -138,7 +138,7 @@ class WebhookChannel:
             # Checked again at send time: the host's DNS may have changed since the channel was created.
             assert_public_url(url)
         except ValueError as exc:
-            return SendResult(ok=False, retryable=False, detail=str(exc))
+            return SendResult(ok=False, retryable=refusal_is_temporary(exc), detail=str(exc))
         payload = {**message.data, "delivery_id": message.delivery_id, "title": message.title, "text": message.text}
         body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"), default=str).encode()
         if not message.delivery_id.isascii() or not message.delivery_id.isprintable():

@@ -20,7 +20,7 @@ from py_vapid import Vapid, VapidException
 from pywebpush import WebPushException, webpush
 
 from signalhub.core.config import get_settings
-from signalhub.core.netguard import assert_public_url
+from signalhub.core.netguard import assert_public_url, refusal_is_temporary
 from signalhub.notifications.channels.base import Message, SendResult
 
 DEFAULT_TTL_SECONDS = 6 * 3600  # a trading signal older than a few hours is noise, not news
@@ -85,7 +85,7 @@ def _refused_destination(url: str, field: str) -> SendResult | None:
         assert_public_url(url, field)
     except ValueError as exc:
         # A lookup failure may be a passing DNS outage: try again later rather than drop the alert.
-        return SendResult(ok=False, retryable="does not resolve" in str(exc), detail=str(exc))
+        return SendResult(ok=False, retryable=refusal_is_temporary(exc), detail=str(exc))
     return None
 
 
