@@ -124,6 +124,15 @@ def backfill(
     raise typer.Exit(1 if failures else 0)
 
 
+@app.command("vapid-keys")
+def vapid_keys() -> None:
+    """Print a new VAPID key pair for web push (put them in VAPID_PRIVATE_KEY / VAPID_PUBLIC_KEY)."""
+    from signalhub.notifications.channels.webpush import generate_vapid_keys
+
+    private, public = generate_vapid_keys()
+    typer.echo(f"VAPID_PRIVATE_KEY={private}\nVAPID_PUBLIC_KEY={public}")
+
+
 def _process_specs(host: str, port: int, model_port: int) -> list[tuple[str, list[str]]]:
     bin_dir = Path(sys.executable).parent
     schedule = str(PROJECT_ROOT / "var" / "celerybeat-schedule")
