@@ -8,6 +8,21 @@ from urllib.parse import urlsplit
 
 from signalhub.core.config import get_settings
 
+_LOOPBACK_NAMES = {"localhost", "localhost.localdomain"}
+
+
+def address_kind(host: str) -> str:
+    """Classify a URL host as loopback, internal (private, link-local, reserved) or public (any DNS name)."""
+    if host.lower() in _LOOPBACK_NAMES:
+        return "loopback"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return "public"
+    if address.is_loopback:
+        return "loopback"
+    return "public" if address.is_global else "internal"
+
 
 class UnresolvableHostError(ValueError):
     """The host does not resolve now (possibly a passing DNS failure: worth retrying a send)."""

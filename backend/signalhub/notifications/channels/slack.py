@@ -3,47 +3,17 @@
 from __future__ import annotations
 
 import hashlib
-import ipaddress
-import time
 from collections.abc import Mapping
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 
 from signalhub.core.config import get_settings
-from signalhub.core.netguard import assert_public_url, refusal_is_temporary
-from signalhub.notifications.channels.base import Message, SendResult
+from signalhub.core.netguard import address_kind, assert_public_url, refusal_is_temporary
+from signalhub.notifications.channels.base import Message, SendResult, parse_retry_after
 
 MAX_SECTION_CHARS = 3000  # Block Kit limit for a section's text
-_LOOPBACK_NAMES = {"localhost", "localhost.localdomain"}
-
-
-def _retry_after_seconds(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value.strip()))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError, IndexError):
-        return None
-
-
-def _address_kind(host: str) -> str:
-    """Classify a URL host as loopback, internal (private, link-local, reserved) or public (any DNS name)."""
-    if host.lower() in _LOOPBACK_NAMES:
-        return "loopback"
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return "public"
-    if address.is_loopback:
-        return "loopback"
-    return "public" if address.is_global else "internal"
 
 
 def escape_mrkdwn(text: str) -> str:
@@ -85,7 +55,7 @@ class SlackChannel:
         if not host:
             raise ValueError("webhook_url: must be an absolute https URL")
         # A user-supplied URL the worker will POST to: refuse internal addresses (SSRF).
-        kind = _address_kind(host)
+        kind = address_kind(host)
         if kind == "internal" or (kind == "loopback" and not get_settings().allow_loopback_destinations):
             raise ValueError("webhook_url: must not point at a loopback or private address")
         if parts.scheme != "https" and not (parts.scheme == "http" and kind == "loopback"):
@@ -130,9 +100,9 @@ class SlackChannel:
             return SendResult(ok=True, status_code=status, detail=text or "ok")
         if status == 429:
             return SendResult(ok=False, retryable=True, status_code=status, detail=text or "rate limited",
-                              retry_after=_retry_after_seconds(response.headers.get("Retry-After")))
+                              retry_after=parse_retry_after(response.headers.get("Retry-After")))
         if status >= 500:
             return SendResult(ok=False, retryable=True, status_code=status, detail=text or f"slack error {status}",
-                              retry_after=_retry_after_seconds(response.headers.get("Retry-After")))
+                              retry_after=parse_retry_after(response.headers.get("Retry-After")))
         # invalid_payload, no_service (webhook revoked), channel_is_archived, action_prohibited, ...
         return SendResult(ok=False, retryable=False, status_code=status, detail=text or f"HTTP {status}")

@@ -9,32 +9,17 @@ then build the channel with it: `SmsChannel(provider=MyProvider())`.
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Mapping
-from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
 
 import httpx
 
 from signalhub.core.config import get_settings
-from signalhub.notifications.channels.base import Message, SendResult
+from signalhub.notifications.channels.base import Message, SendResult, parse_retry_after
 
 MAX_BODY_CHARS = 1600  # Twilio concatenates at most 1600 characters (error 21617 beyond)
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 _SEPARATORS = re.compile(r"[\s().-]")
-
-
-def _retry_after_seconds(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value.strip()))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError, IndexError):
-        return None
 
 
 def _truncate_utf16(text: str, limit: int) -> str:
@@ -116,10 +101,10 @@ class TwilioProvider:
         detail = f"{text} (code {code})" if code else text
         if status == 429:
             return SendResult(ok=False, retryable=True, status_code=status, detail=detail,
-                              retry_after=_retry_after_seconds(response.headers.get("Retry-After")))
+                              retry_after=parse_retry_after(response.headers.get("Retry-After")))
         if status >= 500:
             return SendResult(ok=False, retryable=True, status_code=status, detail=detail,
-                              retry_after=_retry_after_seconds(response.headers.get("Retry-After")))
+                              retry_after=parse_retry_after(response.headers.get("Retry-After")))
         # 400 invalid/unsubscribed number (21211, 21610, 21614), 401 bad credentials (20003), 404 unknown account.
         return SendResult(ok=False, retryable=False, status_code=status, detail=detail)
 

@@ -12,8 +12,6 @@ import secrets
 import threading
 import time
 from collections.abc import Mapping
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -21,7 +19,7 @@ import httpx
 
 from signalhub.core.config import get_settings
 from signalhub.core.netguard import assert_public_url, refusal_is_temporary
-from signalhub.notifications.channels.base import Message, SendResult
+from signalhub.notifications.channels.base import Message, SendResult, parse_retry_after
 
 SECRET_PREFIX = "whsec_"
 SECRET_BYTES = 32
@@ -184,26 +182,6 @@ def _classify(response: httpx.Response, snippet: str) -> SendResult:
         return SendResult(ok=False, retryable=False, status_code=status,
                           detail=f"HTTP {status} redirect to {location!r} not followed: update the webhook URL")
     return SendResult(ok=False, retryable=False, status_code=status, detail=detail)
-
-
-def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date); None if absent or unreadable."""
-    if value is None or not value.strip():
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = (when - (now or datetime.now(UTC))).total_seconds()
-    if seconds != seconds or seconds == float("inf"):  # NaN or infinity
-        return None
-    return max(0.0, seconds)
 
 
 def _read_snippet(response: httpx.Response) -> str:

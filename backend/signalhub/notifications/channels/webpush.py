@@ -5,11 +5,8 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import ipaddress
 import json
-import time
 from collections.abc import Mapping
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -20,14 +17,13 @@ from py_vapid import Vapid, VapidException
 from pywebpush import WebPushException, webpush
 
 from signalhub.core.config import get_settings
-from signalhub.core.netguard import assert_public_url, refusal_is_temporary
-from signalhub.notifications.channels.base import Message, SendResult
+from signalhub.core.netguard import address_kind, assert_public_url, refusal_is_temporary
+from signalhub.notifications.channels.base import Message, SendResult, parse_retry_after
 
 DEFAULT_TTL_SECONDS = 6 * 3600  # a trading signal older than a few hours is noise, not news
 # Push services accept 4096 bytes of encrypted body; aes128gcm adds a 86-byte header, a 16-byte tag and a
 # 1-byte delimiter, so this much plaintext always fits.
 MAX_PAYLOAD_BYTES = 3993
-_LOOPBACK_NAMES = {"localhost", "localhost.localdomain"}
 
 
 def _b64url_decode(value: str) -> bytes:
@@ -49,34 +45,6 @@ def generate_vapid_keys() -> tuple[str, str]:
     public_raw = key.public_key().public_bytes(serialization.Encoding.X962,
                                                serialization.PublicFormat.UncompressedPoint)
     return _b64url_encode(private_raw), _b64url_encode(public_raw)
-
-
-def retry_after_seconds(value: str | None) -> float | None:
-    """Parse a Retry-After header (delta-seconds or HTTP-date) into seconds from now."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError, IndexError):
-        return None
-
-
-def _address_kind(host: str) -> str:
-    """Classify a URL host as loopback, internal (private, link-local, reserved) or public (any DNS name)."""
-    if host.lower() in _LOOPBACK_NAMES:
-        return "loopback"
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return "public"
-    if address.is_loopback:
-        return "loopback"
-    return "public" if address.is_global else "internal"
 
 
 def _refused_destination(url: str, field: str) -> SendResult | None:
@@ -113,7 +81,7 @@ class WebPushChannel:
         if not host:
             raise ValueError("endpoint: must be an absolute https URL")
         # Endpoints are user-supplied URLs the worker will POST to: refuse internal addresses (SSRF).
-        kind = _address_kind(host)
+        kind = address_kind(host)
         if kind == "internal" or (kind == "loopback" and not get_settings().allow_loopback_destinations):
             raise ValueError("endpoint: must not point at a loopback or private address")
         if parts.scheme != "https" and not (parts.scheme == "http" and kind == "loopback"):
@@ -234,12 +202,12 @@ class WebPushChannel:
             return SendResult(ok=False, retryable=False, detail="subscription expired", status_code=status)
         if status == 429:
             return SendResult(ok=False, retryable=True, status_code=status, detail="push service rate limited",
-                              retry_after=retry_after_seconds(response.headers.get("Retry-After")))
+                              retry_after=parse_retry_after(response.headers.get("Retry-After")))
         if status == 413:
             return SendResult(ok=False, retryable=False, status_code=status, detail="payload too large")
         if status >= 500:
             return SendResult(ok=False, retryable=True, status_code=status, detail=f"push service error {status}",
-                              retry_after=retry_after_seconds(response.headers.get("Retry-After")))
+                              retry_after=parse_retry_after(response.headers.get("Retry-After")))
         # 400 malformed, 401/403 VAPID rejected (e.g. subscribed with another applicationServerKey).
         return SendResult(ok=False, retryable=False, status_code=status,
                           detail=f"push service refused ({status}){': ' + body if body else ''}")
