@@ -71,3 +71,24 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
     if seconds != seconds or seconds == float("inf"):  # NaN or infinity
         return None
     return max(0.0, seconds)
+
+
+def truncate_utf16(text: str, limit: int, ellipsis: str = "…") -> str:
+    """Cut `text` to at most `limit` UTF-16 code units without splitting a character, marking the cut."""
+    if utf16_len(text) <= limit:
+        return text
+    budget = limit - utf16_len(ellipsis)
+    out: list[str] = []
+    used = 0
+    for char in text:
+        size = 2 if ord(char) > 0xFFFF else 1
+        if used + size > budget:
+            break
+        out.append(char)
+        used += size
+    return "".join(out) + ellipsis
+
+
+def utf16_len(text: str) -> int:
+    """Length in UTF-16 code units (how Telegram and SMS carriers count; an emoji is two)."""
+    return len(text.encode("utf-16-le")) // 2

@@ -15,26 +15,11 @@ from typing import Any, Protocol
 import httpx
 
 from signalhub.core.config import get_settings
-from signalhub.notifications.channels.base import Message, SendResult, parse_retry_after
+from signalhub.notifications.channels.base import Message, SendResult, parse_retry_after, truncate_utf16
 
 MAX_BODY_CHARS = 1600  # Twilio concatenates at most 1600 characters (error 21617 beyond)
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 _SEPARATORS = re.compile(r"[\s().-]")
-
-
-def _truncate_utf16(text: str, limit: int) -> str:
-    # Carriers segment non-GSM text as UCS-2, where an emoji takes two units: count the conservative way.
-    if len(text.encode("utf-16-le")) // 2 <= limit:
-        return text
-    out: list[str] = []
-    used = 0
-    for char in text:
-        size = 2 if ord(char) > 0xFFFF else 1
-        if used + size > limit - 1:
-            break
-        out.append(char)
-        used += size
-    return "".join(out) + "…"
 
 
 class SmsProvider(Protocol):
@@ -134,7 +119,7 @@ class SmsChannel:
     @staticmethod
     def render(message: Message) -> str:
         """Title and text as one body of at most 1600 characters."""
-        return _truncate_utf16(f"{message.title}\n{message.text}".strip(), MAX_BODY_CHARS)
+        return truncate_utf16(f"{message.title}\n{message.text}".strip(), MAX_BODY_CHARS)
 
     def send(self, config: Mapping[str, Any], message: Message) -> SendResult:
         """Send the message through the provider; nothing is requested when the provider lacks settings."""

@@ -10,31 +10,11 @@ from typing import Any
 import httpx
 
 from signalhub.core.config import get_settings
-from signalhub.notifications.channels.base import Message, SendResult
+from signalhub.notifications.channels.base import Message, SendResult, truncate_utf16, utf16_len
 
 MAX_TEXT_UTF16 = 4096  # Bot API limit after entity parsing; Telegram counts UTF-16 code units
 _USERNAME = re.compile(r"^@[A-Za-z][A-Za-z0-9_]{3,31}$")
 _NUMERIC_ID = re.compile(r"^-?\d{1,20}$")
-
-
-def truncate_utf16(text: str, limit: int, ellipsis: str = "…") -> str:
-    """Cut `text` to at most `limit` UTF-16 code units without splitting a character, marking the cut."""
-    if _utf16_len(text) <= limit:
-        return text
-    budget = limit - _utf16_len(ellipsis)
-    out: list[str] = []
-    used = 0
-    for char in text:
-        size = 2 if ord(char) > 0xFFFF else 1
-        if used + size > budget:
-            break
-        out.append(char)
-        used += size
-    return "".join(out) + ellipsis
-
-
-def _utf16_len(text: str) -> int:
-    return len(text.encode("utf-16-le")) // 2
 
 
 class TelegramChannel:
@@ -72,7 +52,7 @@ class TelegramChannel:
     def render(message: Message) -> str:
         """HTML text: bold title, then the body; every user-visible part escaped, within the length limit."""
         title = truncate_utf16(message.title, 256)
-        body = truncate_utf16(message.text, MAX_TEXT_UTF16 - _utf16_len(title) - 1)
+        body = truncate_utf16(message.text, MAX_TEXT_UTF16 - utf16_len(title) - 1)
         # Truncate before escaping: the limit applies to the text after entities are parsed, and cutting
         # escaped text could split an entity like "&amp;".
         return f"<b>{html.escape(title, quote=False)}</b>\n{html.escape(body, quote=False)}"
