@@ -212,3 +212,33 @@ def test_new_bars_reach_a_signed_webhook_through_real_workers(client, env):
     history = client.get("/api/v1/notifications", headers=ann).json()["items"]
     assert len(history) == len(receiver.requests)
     assert all(d["status"] == "sent" for item in history for d in item["deliveries"])
+
+
+def test_an_expired_push_subscription_switches_its_channel_off(client, signals, db_session, env):
+    from signalhub.models import NotificationChannel
+    from signalhub.notifications.channels.webpush import generate_vapid_keys
+    from tests.fakes.push_service import FakePushService
+
+    private, public = generate_vapid_keys()
+    env.setenv("VAPID_PRIVATE_KEY", private)
+    env.setenv("VAPID_PUBLIC_KEY", public)
+    ann = auth_headers(client, "ann@example.com")
+    push = FakePushService()
+    with push.running():
+        subscription = push.subscribe(public)
+        r = client.post("/api/v1/notifications/channels", headers=ann,
+                        json={"kind": "webpush", "name": "browser", "config": subscription})
+        assert r.status_code == 201, r.text
+        channel_id = r.json()["id"]
+        _rule(client, ann, tickers=["AAPL"], min_grade="HOLD", channel_ids=[channel_id])
+        aapl = [s.id for s in signals if s.ticker == "AAPL"][:2]
+        first = _fan_out(aapl[:1])
+        assert tasks.send_deliveries.apply(args=(first.due_ids,)).get()["sent"] == 1
+        assert push.received and push.received[0].json()["title"].startswith(("🟢", "🟩", "🟥", "🔴", "⚪"))
+        push.expire(subscription)
+        second = _fan_out(aapl[1:2])
+        assert tasks.send_deliveries.apply(args=(second.due_ids,)).get()["failed"] == 1
+    db_session.expire_all()
+    assert db_session.get(NotificationChannel, channel_id).is_active is False
+    # A switched-off channel gets no new deliveries.
+    assert _fan_out([s.id for s in signals if s.ticker == "AAPL"][2:3]).deliveries == 0

@@ -97,6 +97,9 @@ def send_claimed(session: Session, ids: Sequence[int], now: datetime) -> SendSta
         stats.failed += 1
         stats.failed_ids.append(delivery.id)
         _record_channel_failure(session, channel, delivery.last_error, now)
+        if channel.kind == "webpush" and result.status_code in (404, 410):
+            # The browser unsubscribed: the subscription will never work again.
+            channel.is_active = False
     session.flush()
     return stats
 
