@@ -50,7 +50,6 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -59,6 +58,7 @@ import pandas as pd
 from curl_cffi import requests as curl_requests
 
 from signalhub.core.config import get_settings
+from signalhub.core.httputil import parse_retry_after
 from signalhub.core.throttle import RateLimiter, ThrottleTimeout, get_rate_limiter
 from signalhub.market_data.providers.base import (
     BAR_COLUMNS,
@@ -224,7 +224,7 @@ class YahooProvider:
         status = response.status_code
         body = response.content
         if status == 429 or (status != 200 and b"Too Many Requests" in body[:200]):
-            retry_after = _retry_after_seconds(response.headers.get("Retry-After"))
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
             if retry_after is not None and retry_after > self.max_retry_after:
                 self.limiter.penalise(retry_after)
                 return _failed(ticker, interval, f"rate limited by Yahoo; Retry-After {retry_after:.0f}s")
@@ -426,23 +426,6 @@ def _events(events: dict[str, Any], tz: ZoneInfo, window_start: pd.Timestamp,
                            "ratio": numerator / denominator if denominator else float("nan")})
     return {"dividends": sorted(dividends, key=lambda d: d["ts"]),
             "splits": sorted(splits, key=lambda s: s["ts"])}
-
-
-def _retry_after_seconds(value: str | None) -> float | None:
-    """Retry-After as seconds: delta-seconds or an HTTP date (RFC 9110)."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        moment = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return max(0.0, (moment - datetime.now(UTC)).total_seconds())
 
 
 def _snippet(body: bytes, limit: int = 200) -> str:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
+
+from signalhub.core.httputil import parse_retry_after
+
+__all__ = ["Channel", "ChannelNotConfiguredError", "Message", "SendResult", "parse_retry_after",
+           "truncate_utf16", "utf16_len"]
 
 
 @dataclass(frozen=True)
@@ -51,26 +54,6 @@ class Channel(Protocol):
     def send(self, config: Mapping[str, Any], message: Message) -> SendResult:
         """Deliver `message` once."""
         ...
-
-
-def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date); None if absent or unreadable."""
-    if value is None or not value.strip():
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = (when - (now or datetime.now(UTC))).total_seconds()
-    if seconds != seconds or seconds == float("inf"):  # NaN or infinity
-        return None
-    return max(0.0, seconds)
 
 
 def truncate_utf16(text: str, limit: int, ellipsis: str = "…") -> str:
