@@ -256,7 +256,9 @@ def test_every_request_goes_through_the_rate_limiter(make_yahoo_provider, yahoo_
     assert len(results) == 6
     arrivals = [r.at for r in yahoo_server.chart_requests()]
     gaps = [b - a for a, b in itertools.pairwise(arrivals)]
-    assert min(gaps) >= 0.04  # 20/s with no burst: one request per 50 ms, whatever the concurrency
+    # 20/s with no burst: slots 50 ms apart whatever the concurrency. Arrival times carry thread-scheduling
+    # jitter on a loaded machine, so individual gaps get slack while the whole span must hold the rate.
+    assert min(gaps) >= 0.02
     assert arrivals[-1] - arrivals[0] >= 5 / 20 * 0.9
 
 
