@@ -26,15 +26,12 @@ class AttemptCounter(Protocol):
 
     def hit(self, key: str, window_seconds: int) -> WindowState:
         """Record one attempt and return the state after it."""
-        ...
 
     def peek(self, key: str, window_seconds: int) -> WindowState:
         """Return the state without recording an attempt."""
-        ...
 
     def reset(self, key: str) -> None:
         """Forget a key (e.g. after a successful login)."""
-        ...
 
 
 class RedisAttemptCounter:

@@ -84,19 +84,15 @@ class ThrottleBackend(Protocol):
 
     def attempt(self, name: str, interval: float, tolerance: float) -> float:
         """Take a slot and return 0, or return the seconds until one may be free (taking nothing)."""
-        ...
 
     def penalise(self, name: str, seconds: float) -> float:
         """Extend the cooldown to at least `seconds` from now; return the remaining cooldown."""
-        ...
 
     def cooldown(self, name: str) -> float:
         """Seconds of cooldown remaining (0 when none)."""
-        ...
 
     def reset(self, name: str) -> None:
         """Forget the limiter's state."""
-        ...
 
 
 class MemoryThrottleBackend:

@@ -48,7 +48,6 @@ class MarketDataProvider(Protocol):
         self, tickers: Sequence[str], interval: Interval, start: datetime | None, end: datetime | None
     ) -> dict[str, FetchResult]:
         """Return one result per requested ticker; never raises for a single ticker's failure."""
-        ...
 
 
 def empty_bars() -> pd.DataFrame:

@@ -45,15 +45,12 @@ class Channel(Protocol):
 
     def validate_config(self, config: Mapping[str, Any]) -> dict[str, Any]:
         """Return the normalised per-user config, or raise ValueError naming the bad field."""
-        ...
 
     def destination(self, config: Mapping[str, Any]) -> str:
         """A key for the destination (host, chat, address), used to rate-limit per destination."""
-        ...
 
     def send(self, config: Mapping[str, Any], message: Message) -> SendResult:
         """Deliver `message` once."""
-        ...
 
 
 def truncate_utf16(text: str, limit: int, ellipsis: str = "…") -> str:

@@ -27,11 +27,9 @@ class SmsProvider(Protocol):
 
     def missing_settings(self) -> list[str]:
         """Names of the settings still needed before anything can be sent (empty when configured)."""
-        ...
 
     def send_sms(self, to: str, body: str) -> SendResult:
         """Send `body` to the E.164 number `to`."""
-        ...
 
 
 class TwilioProvider:
