@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 import secrets
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tests.fakes.loopback import Answer, serve_post
 
 
 @dataclass
@@ -69,30 +69,11 @@ class FakeSlack:
     @contextmanager
     def running(self) -> Iterator[FakeSlack]:
         """Serve on 127.0.0.1 (ephemeral port) for the duration of the block."""
-        fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *_: Any) -> None:
-                return
+        def handle(path: str, headers: dict[str, str], raw: bytes) -> Answer:
+            status, extra, answer = self._handle(path, headers.get("content-type", ""), raw)
+            return status, answer.encode(), "text/plain; charset=utf-8", extra
 
-            def do_POST(self) -> None:
-                raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                status, headers, answer = fake._handle(self.path, self.headers.get("Content-Type", ""), raw)
-                out = answer.encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "text/plain; charset=utf-8")
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(out)))
-                self.end_headers()
-                self.wfile.write(out)
-
-        httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{httpd.server_address[1]}"
-        threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
-        try:
+        with serve_post(handle) as url:
+            self.url = url
             yield self
-        finally:
-            httpd.shutdown()
-            httpd.server_close()

@@ -12,13 +12,13 @@ import base64
 import json
 import re
 import secrets
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs
+
+from tests.fakes.loopback import Answer, serve_post
 
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 
@@ -83,31 +83,11 @@ class FakeSms:
     @contextmanager
     def running(self) -> Iterator[FakeSms]:
         """Serve on 127.0.0.1 (ephemeral port) for the duration of the block."""
-        fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *_: Any) -> None:
-                return
+        def handle(path: str, headers: dict[str, str], raw: bytes) -> Answer:
+            status, answer, extra = self._handle(path, headers, raw)
+            return status, json.dumps(answer).encode(), "application/json", extra
 
-            def do_POST(self) -> None:
-                raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                lowered = {k.lower(): v for k, v in self.headers.items()}
-                status, answer, extra = fake._handle(self.path, lowered, raw)
-                out = json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                for name, value in extra.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(out)))
-                self.end_headers()
-                self.wfile.write(out)
-
-        httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{httpd.server_address[1]}"
-        threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
-        try:
+        with serve_post(handle) as url:
+            self.url = url
             yield self
-        finally:
-            httpd.shutdown()
-            httpd.server_close()

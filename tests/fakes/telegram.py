@@ -9,14 +9,14 @@ parsing, HTML entities Telegram can parse) and answers `{"ok": true, "result": M
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tests.fakes.loopback import Answer, serve_post
 
 _ALLOWED_TAGS = {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "a", "code", "pre", "tg-spoiler",
                  "span", "blockquote", "tg-emoji"}
@@ -108,30 +108,13 @@ class FakeTelegram:
     @contextmanager
     def running(self) -> Iterator[FakeTelegram]:
         """Serve on 127.0.0.1 (ephemeral port) for the duration of the block."""
-        fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *_: Any) -> None:
-                return
+        def handle(path: str, headers: dict[str, str], raw: bytes) -> Answer:
+            status, answer = self._handle(path, headers.get("content-type", ""), raw)
+            extra = ({"Retry-After": str(answer["parameters"]["retry_after"])}
+                     if status == 429 and "parameters" in answer else {})
+            return status, json.dumps(answer).encode(), "application/json", extra
 
-            def do_POST(self) -> None:
-                raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                status, answer = fake._handle(self.path, self.headers.get("Content-Type", ""), raw)
-                out = json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                if status == 429 and "parameters" in answer:
-                    self.send_header("Retry-After", str(answer["parameters"]["retry_after"]))
-                self.send_header("Content-Length", str(len(out)))
-                self.end_headers()
-                self.wfile.write(out)
-
-        httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{httpd.server_address[1]}"
-        threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
-        try:
+        with serve_post(handle) as url:
+            self.url = url
             yield self
-        finally:
-            httpd.shutdown()
-            httpd.server_close()
