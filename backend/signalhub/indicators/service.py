@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 import pandas as pd
 from sqlalchemy.orm import Session
@@ -19,7 +20,7 @@ CONTEXT_BARS = 400
 
 
 def refresh_indicators(session: Session, tickers: Sequence[str], interval: str,
-                       new_bars: int | None = None) -> pd.DataFrame:
+                       new_bars: int | None = None, latest: dict[str, datetime] | None = None) -> pd.DataFrame:
     """Recompute and store indicators for each ticker's newest `new_bars` bars (all bars when None).
 
     Returns the bars it loaded joined with their indicators (ticker, ts, OHLCV, indicator columns),
@@ -29,7 +30,8 @@ def refresh_indicators(session: Session, tickers: Sequence[str], interval: str,
     if new_bars is None:
         bars = bars_repository.load_bars_frame(session, tickers, interval)
     else:
-        bars = bars_repository.load_last_bars(session, tickers, interval, per_ticker=CONTEXT_BARS + new_bars)
+        bars = bars_repository.load_last_bars(session, tickers, interval, per_ticker=CONTEXT_BARS + new_bars,
+                                              latest=latest)
     if bars.empty:
         return bars
     values = compute_indicators_batch(bars)

@@ -135,9 +135,12 @@ def _window_start(tickers_latest: dict[str, datetime], interval: str, per_ticker
     return min(starts)
 
 
-def load_last_bars(session: Session, tickers: Sequence[str], interval: str, per_ticker: int) -> pd.DataFrame:
-    """Load the newest `per_ticker` bars of each ticker as a long frame, oldest first per ticker."""
-    latest = latest_bar_times(session, tickers, interval)
+def load_last_bars(session: Session, tickers: Sequence[str], interval: str, per_ticker: int,
+                   latest: dict[str, datetime] | None = None) -> pd.DataFrame:
+    """Load the newest `per_ticker` bars of each ticker as a long frame, oldest first per ticker.
+
+    `latest` (newest stored bar per ticker) saves a query when the caller already knows it."""
+    latest = latest if latest is not None else latest_bar_times(session, tickers, interval)
     if not latest:
         return _empty_frame()
     # A time bound from the calendar lets the primary key's range scan skip older history; ranking rows

@@ -93,6 +93,7 @@ def update_prices(session: Session, provider: MarketDataProvider, tickers: Seque
     """Fetch bars for `tickers` (incrementally from the newest stored bar unless `start` is given),
     store them idempotently and refresh their indicators."""
     tickers = list(dict.fromkeys(normalise_ticker(t) for t in tickers))
+    latest: dict[str, datetime] | None = None
     if start is None:
         latest = repository.latest_bar_times(session, tickers, interval)
         lookback = _FIRST_FETCH_LOOKBACK.get(interval, _FIRST_FETCH_LOOKBACK_INTRADAY)
@@ -115,7 +116,10 @@ def update_prices(session: Session, provider: MarketDataProvider, tickers: Seque
                                                   ignore_index=True), interval, provider.name)
         timings["store_bars"] = time.perf_counter() - clock
         clock = time.perf_counter()
-        frame = refresh_indicators(session, list(fetched), interval, new_bars=new_bars)
+        # Fetching from the newest stored bar onwards, the fetched bars are now the newest ones.
+        newest = ({t: max([r.bars["ts"].max().to_pydatetime(), *([latest[t]] if t in latest else [])])
+                   for t, r in fetched.items()} if latest is not None else None)
+        frame = refresh_indicators(session, list(fetched), interval, new_bars=new_bars, latest=newest)
         timings["indicators"] = time.perf_counter() - clock
     summaries = []
     for ticker in tickers:
