@@ -20,7 +20,7 @@ from signalhub.models.notification_delivery import NotificationDelivery
 from signalhub.notifications import repository
 from signalhub.notifications.channels import get_channel
 from signalhub.notifications.channels.base import Message, SendResult
-from signalhub.notifications.render import render_notice
+from signalhub.notifications.service import notify_user
 
 logger = logging.getLogger(__name__)
 # Network-bound sends overlap; one slow destination never holds up the rest of a chunk.
@@ -110,11 +110,8 @@ def _record_channel_failure(session: Session, channel: NotificationChannel, erro
     threshold = get_settings().channel_failure_alert_after
     if channel.consecutive_failures == threshold:
         # Tell the user once per failure streak, in the inbox (the one channel that cannot fail this way).
-        key = f"channel-failing:{channel.id}:{now.isoformat()}"
-        message = render_notice(f"⚠️ Your {channel.kind} channel '{channel.name}' keeps failing",
-                                f"The last {threshold} deliveries to {channel.destination_hint} failed. "
-                                f"Last error: {error}. Check its settings and use the test button.",
-                                delivery_id=key, data={"type": "channel_failing", "channel_id": channel.id})
-        repository.insert_notifications(session, [{
-            "user_id": channel.user_id, "dedup_key": key, "kind": "notice", "title": message.title[:300],
-            "body": message.text, "data": {"payload": dict(message.data)}, "created_at": now}])
+        notify_user(session, channel.user_id, dedup_key=f"channel-failing:{channel.id}:{now.isoformat()}",
+                    title=f"⚠️ Your {channel.kind} channel '{channel.name}' keeps failing",
+                    body=f"The last {threshold} deliveries to {channel.destination_hint} failed. "
+                         f"Last error: {error}. Check its settings and use the test button.",
+                    data={"type": "channel_failing", "channel_id": channel.id}, channel_kinds=())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -19,6 +20,7 @@ from signalhub.notifications.channels import get_channel
 from signalhub.notifications.channels.base import SendResult
 from signalhub.notifications.render import render_notice
 from signalhub.notifications.schemas import ChannelCreate
+from signalhub.users import repository as users_repository
 
 
 def mask_destination(kind: str, config: dict[str, Any]) -> str:
@@ -103,3 +105,38 @@ def mark_read(session: Session, user: User, notification_id: int) -> Notificatio
 def unread_count(session: Session, user: User) -> int:
     """How many of the user's notifications are unread."""
     return repository.inbox(session, user.id, True, None, 1, 0)[1]
+
+
+def notify_user(session: Session, user_id: int, *, dedup_key: str, title: str, body: str,
+                data: Mapping[str, Any] | None = None, channel_kinds: Collection[str] | None = None) -> int | None:
+    """Tell a user something outside the signal flow: an inbox notice plus a queued delivery per active channel.
+
+    `channel_kinds` limits the channels (None: all of them; empty: the inbox only). Returns the notification
+    id, or None when `dedup_key` was used before: calling twice for the same event notifies once.
+    """
+    now = utcnow()
+    message = render_notice(title, body, delivery_id=dedup_key, data=data)
+    inserted = repository.insert_notifications(session, [{
+        "user_id": user_id, "dedup_key": dedup_key[:200], "kind": "notice", "title": message.title[:300],
+        "body": message.text, "data": {"payload": dict(message.data), "html": message.html}, "created_at": now}])
+    notification_id = inserted.get(dedup_key[:200])
+    if notification_id is None:
+        return None
+    channels = [c for c in repository.channels_for_user(session, user_id)
+                if c.is_active and (channel_kinds is None or c.kind in channel_kinds)]
+    # Due now: the next dispatch_due run sends them (callers may enqueue_sends after commit to be quicker).
+    repository.insert_deliveries(session, [
+        {"notification_id": notification_id, "channel_id": c.id, "user_id": user_id, "channel_kind": c.kind,
+         "status": "queued", "next_attempt_at": now, "created_at": now, "updated_at": now} for c in channels])
+    return notification_id
+
+
+def notify_admins(session: Session, *, dedup_key: str, title: str, body: str,
+                  data: Mapping[str, Any] | None = None) -> int:
+    """Send the same notice to every active administrator; returns how many were newly notified."""
+    created = 0
+    for admin_id in users_repository.active_admin_ids(session):
+        if notify_user(session, admin_id, dedup_key=f"{dedup_key}:admin:{admin_id}", title=title, body=body,
+                       data=data) is not None:
+            created += 1
+    return created

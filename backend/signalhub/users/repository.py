@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from signalhub.models.user import User
+from signalhub.models.user import User, UserRole
 
 
 def get_by_id(session: Session, user_id: int) -> User | None:
@@ -28,3 +28,9 @@ def add(session: Session, user: User) -> User:
     session.add(user)
     session.flush()
     return user
+
+
+def active_admin_ids(session: Session) -> list[int]:
+    """Ids of every active administrator."""
+    stmt = select(User.id).where(User.role == UserRole.ADMIN, User.is_active.is_(True)).order_by(User.id)
+    return list(session.scalars(stmt))
