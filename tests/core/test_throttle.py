@@ -70,6 +70,29 @@ def test_burst_is_free_then_the_rate_applies(backend: ThrottleBackend):
     assert 0.05 < limiter.acquire() < 0.6
 
 
+def test_many_slots_at_once_take_what_the_burst_allows(backend: ThrottleBackend):
+    limiter = RateLimiter(unique(), rate_per_second=10, burst=5, backend=backend)
+
+    taken, wait = limiter.try_acquire_many(3)
+    assert taken == 3 and wait == 0  # two of the burst are still free
+    taken, wait = limiter.try_acquire_many(4)
+    assert taken == 2 and 0.05 < wait <= 0.1  # the rest of the burst; the next slot comes 100 ms later
+    taken, wait = limiter.try_acquire_many(4)
+    assert taken == 0 and 0.05 < wait <= 0.1
+    time.sleep(wait + 0.01)
+    assert limiter.try_acquire_many(4)[0] == 1
+
+
+def test_acquire_many_paces_up_to_its_timeout(backend: ThrottleBackend):
+    limiter = RateLimiter(unique(), rate_per_second=100, burst=5, backend=backend)
+
+    started = time.monotonic()
+    taken, wait = limiter.acquire_many(20, timeout=0.1)
+    assert time.monotonic() - started < 0.3
+    assert 12 <= taken <= 16 and wait > 0  # 5 at once, then about one per 10 ms for 100 ms
+    assert limiter.acquire_many(3, timeout=1.0)[0] == 3  # within the timeout: all of them
+
+
 def test_penalise_makes_everyone_wait_and_never_shortens_a_cooldown(backend: ThrottleBackend):
     name = unique()
     worker_a = RateLimiter(name, rate_per_second=1000, backend=backend)

@@ -11,7 +11,6 @@ from email.utils import format_datetime
 
 import pytest
 
-from signalhub.notifications.channels import webhook
 from signalhub.notifications.channels.webhook import (
     WebhookChannel,
     WebhookVerificationError,
@@ -160,7 +159,7 @@ def test_connection_refused_is_retryable() -> None:
         port = sock.getsockname()[1]
     result = WebhookChannel().send({"url": f"http://127.0.0.1:{port}/hook", "secret": generate_webhook_secret()},
                                    message())
-    assert not result.ok and result.retryable and "ConnectError" in result.detail
+    assert not result.ok and result.retryable and "Cannot connect" in result.detail
 
 
 def test_validate_config_generates_a_secret_once() -> None:
@@ -205,8 +204,29 @@ def test_non_ascii_delivery_id_fails_without_raising() -> None:
     assert not result.ok and not result.retryable and "ASCII" in result.detail
 
 
-def test_one_shared_client_recreated_after_fork(monkeypatch: pytest.MonkeyPatch) -> None:
-    first = webhook._client()
-    assert webhook._client() is first
-    monkeypatch.setattr(webhook, "_client_pid", -1)  # as a forked child sees it
-    assert webhook._client() is not first
+def test_a_batch_is_sent_concurrently_and_each_result_stays_with_its_message() -> None:
+    secret = generate_webhook_secret()
+    with WebhookReceiver(secret).running() as receiver:
+        receiver.fail_next(503, count=1)
+        good = config_for(receiver)
+        items = [(good, message(f"dlv_{i}")) for i in range(60)]
+        items.insert(10, ({"url": "http://10.1.2.3/hook", "secret": secret}, message("dlv_private")))
+        results = WebhookChannel().send_batch(items)
+
+    assert len(results) == 61
+    assert not results[10].ok and not results[10].retryable and "private" in results[10].detail
+    others = results[:10] + results[11:]
+    assert sum(1 for r in others if r.ok) == 59
+    [failed] = [r for r in others if not r.ok]
+    assert failed.retryable and failed.status_code == 503
+    assert len(receiver.requests) == 60 and all(r.verified for r in receiver.requests)
+    assert {r.headers["webhook-id"] for r in receiver.requests} == {f"dlv_{i}" for i in range(60)}
+
+
+def test_a_name_resolving_to_loopback_is_refused_unless_loopback_is_allowed(env: pytest.MonkeyPatch) -> None:
+    env.setenv("ALLOW_LOOPBACK_DESTINATIONS", "false")
+    secret = generate_webhook_secret()
+    with WebhookReceiver(secret).running() as receiver:
+        url = receiver.url.replace("127.0.0.1", "localhost")
+        result = WebhookChannel().send({"url": url, "secret": secret}, message())
+    assert not result.ok and "loopback" in result.detail and receiver.requests == []

@@ -33,7 +33,8 @@ def refusal_is_temporary(exc: ValueError) -> bool:
     return isinstance(exc, UnresolvableHostError)
 
 
-def _blocked(address: str, allow_loopback: bool) -> str | None:
+def blocked_address(address: str, allow_loopback: bool) -> str | None:
+    """Why an IP address may not be called (None when it may)."""
     ip = ipaddress.ip_address(address)
     if ip.is_loopback:
         return None if allow_loopback else "loopback"
@@ -57,6 +58,6 @@ def assert_public_url(url: str, field: str = "url") -> None:
     except socket.gaierror as exc:
         raise UnresolvableHostError(f"{field}: host {host!r} does not resolve") from exc
     for info in infos:
-        reason = _blocked(str(info[4][0]), allow_loopback)
+        reason = blocked_address(str(info[4][0]), allow_loopback)
         if reason:
             raise ValueError(f"{field}: {host} resolves to a {reason} address, which alerts may not be sent to")

@@ -29,15 +29,15 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-# GCRA: take a slot now ("0") or say how long until one may be free (taking nothing). Runs atomically.
-# KEYS[1] = theoretical arrival time, KEYS[2] = cooldown end; ARGV[1] = emission interval,
-# ARGV[2] = burst tolerance (both in seconds). Times are the Redis server's clock, in seconds.
-_ATTEMPT_LUA = """
+# GCRA: take up to ARGV[3] slots now and return "<taken> <seconds until the next slot may be free>"; taking
+# nothing when none is free. Runs atomically. KEYS[1] = theoretical arrival time, KEYS[2] = cooldown end;
+# ARGV[1] = emission interval, ARGV[2] = burst tolerance (both in seconds). Times are the Redis server's clock.
+_TAKE_LUA = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local cooldown = tonumber(redis.call('GET', KEYS[2]) or '0')
 if cooldown > now then
-  return string.format('%.6f', cooldown - now)
+  return string.format('0 %.6f', cooldown - now)
 end
 local interval = tonumber(ARGV[1])
 local tolerance = tonumber(ARGV[2])
@@ -45,13 +45,14 @@ local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
 if tat < now then
   tat = now
 end
-local wait = tat - tolerance - now
-if wait > 0 then
-  return string.format('%.6f', wait)
+local free = math.floor((now + tolerance - tat) / interval + 1e-9) + 1
+if free < 1 then
+  return string.format('0 %.6f', tat - tolerance - now)
 end
-local new_tat = tat + interval
+local taken = math.min(free, tonumber(ARGV[3]))
+local new_tat = tat + taken * interval
 redis.call('SET', KEYS[1], string.format('%.6f', new_tat), 'PX', math.ceil((new_tat - now) * 1000) + 1000)
-return '0'
+return string.format('%d %.6f', taken, math.max(0, new_tat - tolerance - now))
 """
 
 # Extend (never shorten) the cooldown to now + ARGV[1] seconds; return the remaining cooldown.
@@ -82,8 +83,8 @@ class ThrottleTimeout(TimeoutError):
 class ThrottleBackend(Protocol):
     """Where limiter state lives; every method is atomic per limiter name."""
 
-    def attempt(self, name: str, interval: float, tolerance: float) -> float:
-        """Take a slot and return 0, or return the seconds until one may be free (taking nothing)."""
+    def take(self, name: str, interval: float, tolerance: float, count: int) -> tuple[int, float]:
+        """Take up to `count` slots; return how many were taken and the seconds until the next may be free."""
 
     def penalise(self, name: str, seconds: float) -> float:
         """Extend the cooldown to at least `seconds` from now; return the remaining cooldown."""
@@ -104,19 +105,20 @@ class MemoryThrottleBackend:
         self._tat: dict[str, float] = {}
         self._cooldown: dict[str, float] = {}
 
-    def attempt(self, name: str, interval: float, tolerance: float) -> float:
-        """Take a slot and return 0, or return the seconds until one may be free."""
+    def take(self, name: str, interval: float, tolerance: float, count: int) -> tuple[int, float]:
+        """Take up to `count` slots; return how many were taken and the seconds until the next may be free."""
         with self._lock:
             now = self._clock()
             cooldown = self._cooldown.get(name, 0.0)
             if cooldown > now:
-                return cooldown - now
+                return 0, cooldown - now
             tat = max(self._tat.get(name, now), now)
-            wait = tat - tolerance - now
-            if wait > 0:
-                return wait
-            self._tat[name] = tat + interval
-            return 0.0
+            free = math.floor((now + tolerance - tat) / interval + 1e-9) + 1
+            if free < 1:
+                return 0, tat - tolerance - now
+            taken = min(free, count)
+            self._tat[name] = tat + taken * interval
+            return taken, max(0.0, self._tat[name] - tolerance - now)
 
     def penalise(self, name: str, seconds: float) -> float:
         """Extend the cooldown to at least `seconds` from now."""
@@ -148,7 +150,7 @@ class RedisThrottleBackend:
         self._fallback = fallback if fallback is not None else memory_backend()
         self._retry_redis_after = retry_redis_after
         self._redis_down_until = 0.0
-        self._attempt = client.register_script(_ATTEMPT_LUA)
+        self._take = client.register_script(_TAKE_LUA)
         self._penalise = client.register_script(_PENALISE_LUA)
         self._cooldown = client.register_script(_COOLDOWN_LUA)
 
@@ -169,11 +171,13 @@ class RedisThrottleBackend:
                            exc, self._retry_redis_after)
             return fallback()
 
-    def attempt(self, name: str, interval: float, tolerance: float) -> float:
-        """Take a slot and return 0, or return the seconds until one may be free."""
-        return self._guard(
-            lambda: float(self._attempt(keys=self._keys(name), args=[repr(interval), repr(tolerance)])),
-            lambda: self._fallback.attempt(name, interval, tolerance))
+    def take(self, name: str, interval: float, tolerance: float, count: int) -> tuple[int, float]:
+        """Take up to `count` slots; return how many were taken and the seconds until the next may be free."""
+        def call() -> tuple[int, float]:
+            taken, wait = self._take(keys=self._keys(name), args=[repr(interval), repr(tolerance), count]).split()
+            return int(taken), float(wait)
+
+        return self._guard(call, lambda: self._fallback.take(name, interval, tolerance, count))
 
     def penalise(self, name: str, seconds: float) -> float:
         """Extend the shared cooldown to at least `seconds` from now."""
@@ -222,7 +226,22 @@ class RateLimiter:
 
     def try_acquire(self) -> float:
         """Take a slot without waiting: 0 when taken, else the seconds until one may be free."""
-        return self._backend.attempt(self.name, self._interval, self._tolerance)
+        taken, wait = self._backend.take(self.name, self._interval, self._tolerance, 1)
+        return 0.0 if taken else wait
+
+    def try_acquire_many(self, count: int) -> tuple[int, float]:
+        """Take up to `count` slots at once without waiting: (slots taken, seconds until the next is free)."""
+        return self._backend.take(self.name, self._interval, self._tolerance, count)
+
+    def acquire_many(self, count: int, timeout: float) -> tuple[int, float]:
+        """Take up to `count` slots, waiting for them at most `timeout` seconds: (taken, seconds to the next)."""
+        started = self._clock()
+        taken, wait = self.try_acquire_many(count)
+        while taken < count and self._clock() - started + wait <= timeout:
+            self._sleep(wait)
+            more, wait = self.try_acquire_many(count - taken)
+            taken += more
+        return taken, wait
 
     def acquire(self, timeout: float | None = None) -> float:
         """Wait for a slot and take it; return the seconds waited. Raise ThrottleTimeout past `timeout`."""

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import logging
 import random
+from collections import defaultdict
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy.orm import Session
 
+from signalhub.core import metrics
 from signalhub.core.config import get_settings
 from signalhub.core.crypto import decrypt_json
 from signalhub.core.throttle import get_rate_limiter
@@ -19,12 +22,14 @@ from signalhub.models.notification_channel import NotificationChannel
 from signalhub.models.notification_delivery import NotificationDelivery
 from signalhub.notifications import repository
 from signalhub.notifications.channels import get_channel
-from signalhub.notifications.channels.base import Message, SendResult
+from signalhub.notifications.channels.base import BatchChannel, Channel, Message, SendResult
+from signalhub.notifications.repository import SendingRow
 from signalhub.notifications.service import notify_user
 
 logger = logging.getLogger(__name__)
-# Network-bound sends overlap; one slow destination never holds up the rest of a chunk.
-_SENDERS = 16
+_SENDERS = 16  # threads for channels without a batch sender
+_RATE_LIMITED = "rate limited locally"
+_PACING_SECONDS = 1.0
 
 
 @dataclass
@@ -51,21 +56,60 @@ def _message(delivery: NotificationDelivery, notification: Notification) -> Mess
                    html=data.get("html"), data=data.get("payload", {}))
 
 
-def _send_one(delivery: NotificationDelivery, notification: Notification,
-              channel: NotificationChannel) -> SendResult:
-    try:
-        adapter = get_channel(channel.kind)
-        config = decrypt_json(channel.config_encrypted)
-        limiter = get_rate_limiter(f"notify:{channel.kind}:{adapter.destination(config)}",
-                                   get_settings().delivery_rate_per_destination, burst=5)
-        wait = limiter.try_acquire()
-        if wait > 0:
-            # This destination is busy: come back later rather than block a worker thread.
-            return SendResult(ok=False, retryable=True, retry_after=wait, detail="rate limited locally")
-        return adapter.send(config, _message(delivery, notification))
-    except Exception as exc:
-        logger.exception("channel send crashed", extra={"delivery_id": delivery.id})
-        return SendResult(ok=False, retryable=True, detail=f"{type(exc).__name__}: {exc}"[:500])
+def _send_all(rows: Sequence[SendingRow]) -> list[SendResult]:
+    """Send every row: rate-limited per destination, then each channel kind as one batch."""
+    settings = get_settings()
+    results: list[SendResult | None] = [None] * len(rows)
+    prepared: dict[int, tuple[dict[str, Any], Message]] = {}
+    by_destination: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for index, (delivery, notification, channel) in enumerate(rows):
+        try:
+            config = decrypt_json(channel.config_encrypted)
+            by_destination[(channel.kind, get_channel(channel.kind).destination(config))].append(index)
+            prepared[index] = (config, _message(delivery, notification))
+        except Exception as exc:
+            results[index] = _crashed(exc, delivery.id)
+    by_kind: dict[str, list[int]] = defaultdict(list)
+    for (kind, destination), indexes in by_destination.items():
+        limiter = get_rate_limiter(f"notify:{kind}:{destination}", settings.delivery_rate_per_destination, burst=5)
+        # Pace a busy destination for a moment; what would wait longer goes back to the queue.
+        taken, wait = limiter.acquire_many(len(indexes), timeout=_PACING_SECONDS)
+        by_kind[kind].extend(indexes[:taken])
+        for queued, index in enumerate(indexes[taken:]):
+            # This destination is busy: come back later (spaced at its rate) rather than block a worker.
+            retry_after = wait + queued / settings.delivery_rate_per_destination
+            results[index] = SendResult(ok=False, retryable=True, retry_after=retry_after, detail=_RATE_LIMITED)
+    for kind, indexes in by_kind.items():
+        for index, result in zip(indexes, _send_batch(get_channel(kind), [prepared[i] for i in indexes],
+                                                      [rows[i][0].id for i in indexes]), strict=True):
+            results[index] = result
+    return [r if r is not None else _crashed(RuntimeError("not sent"), 0) for r in results]
+
+
+def _send_batch(adapter: Channel, items: list[tuple[dict[str, Any], Message]],
+                delivery_ids: list[int]) -> list[SendResult]:
+    """One kind's sends: the adapter's own batch sender if it has one, else its `send` on worker threads."""
+    if isinstance(adapter, BatchChannel):
+        try:
+            return adapter.send_batch(items)
+        except Exception as exc:
+            return [_crashed(exc, delivery_id) for delivery_id in delivery_ids]
+
+    def one(item: tuple[tuple[dict[str, Any], Message], int]) -> SendResult:
+        (config, message), delivery_id = item
+        try:
+            return adapter.send(config, message)
+        except Exception as exc:
+            return _crashed(exc, delivery_id)
+
+    # Network-bound sends overlap; one slow destination never holds up the rest of a chunk.
+    with ThreadPoolExecutor(max_workers=max(1, min(_SENDERS, len(items)))) as pool:
+        return list(pool.map(one, zip(items, delivery_ids, strict=True)))
+
+
+def _crashed(exc: Exception, delivery_id: int) -> SendResult:
+    logger.error("channel send crashed", exc_info=exc, extra={"delivery_id": delivery_id})
+    return SendResult(ok=False, retryable=True, detail=f"{type(exc).__name__}: {exc}"[:500])
 
 
 def send_claimed(session: Session, ids: Sequence[int], now: datetime) -> SendStats:
@@ -74,32 +118,38 @@ def send_claimed(session: Session, ids: Sequence[int], now: datetime) -> SendSta
     rows = repository.load_for_sending(session, ids)
     if not rows:
         return stats
-    with ThreadPoolExecutor(max_workers=min(_SENDERS, len(rows))) as pool:
-        results = list(pool.map(lambda r: _send_one(*r), rows))
+    results = _send_all(rows)
     settings = get_settings()
+    outcomes: list[dict[str, Any]] = []
     for (delivery, _notification, channel), result in zip(rows, results, strict=True):
-        delivery.updated_at = now
+        outcome: dict[str, Any] = {"id": delivery.id, "updated_at": now}
+        outcomes.append(outcome)
         if result.ok:
-            delivery.status, delivery.sent_at, delivery.last_error = "sent", now, None
-            channel.consecutive_failures = 0
+            outcome.update(status="sent", sent_at=now, last_error=None)
+            if channel.consecutive_failures:
+                channel.consecutive_failures = 0
             stats.sent += 1
+            metrics.NOTIFICATIONS.labels(channel=channel.kind, status="sent").inc()
             continue
-        delivery.last_error = (result.detail or "failed")[:500]
-        if result.detail == "rate limited locally":
-            delivery.attempts -= 1  # waiting for our own limiter is not an attempt
-        if result.retryable and delivery.attempts < settings.delivery_max_attempts:
-            delivery.status = "queued"
-            delivery.next_attempt_at = now + timedelta(seconds=backoff_seconds(delivery.attempts,
-                                                                               result.retry_after))
+        error = (result.detail or "failed")[:500]
+        # Waiting for our own limiter is not an attempt.
+        attempts = delivery.attempts - 1 if result.detail == _RATE_LIMITED else delivery.attempts
+        outcome.update(last_error=error, attempts=attempts)
+        if result.retryable and attempts < settings.delivery_max_attempts:
+            outcome.update(status="queued", next_attempt_at=now + timedelta(
+                seconds=backoff_seconds(attempts, result.retry_after)))
             stats.retried += 1
+            metrics.NOTIFICATIONS.labels(channel=channel.kind, status="retry").inc()
             continue
-        delivery.status = "failed"
+        outcome["status"] = "failed"
         stats.failed += 1
+        metrics.NOTIFICATIONS.labels(channel=channel.kind, status="failed").inc()
         stats.failed_ids.append(delivery.id)
-        _record_channel_failure(session, channel, delivery.last_error, now)
+        _record_channel_failure(session, channel, error, now)
         if channel.kind == "webpush" and result.status_code in (404, 410):
             # The browser unsubscribed: the subscription will never work again.
             channel.is_active = False
+    repository.record_outcomes(session, outcomes)
     session.flush()
     return stats
 

@@ -22,6 +22,9 @@ def _insert(session: Session):
     return insert
 
 
+SendingRow = Row[tuple[NotificationDelivery, Notification, NotificationChannel]]
+
+
 # --- channels -------------------------------------------------------------------------------------------
 
 def channels_for_user(session: Session, user_id: int) -> list[NotificationChannel]:
@@ -97,14 +100,19 @@ def claim_deliveries(session: Session, now: datetime, ids: Sequence[int] | None,
     return list(session.scalars(stmt))
 
 
-def load_for_sending(session: Session, ids: Sequence[int]) -> list[Row[tuple[NotificationDelivery, Notification,
-                                                                                NotificationChannel]]]:
+def load_for_sending(session: Session, ids: Sequence[int]) -> list[SendingRow]:
     """Deliveries being sent, with their notification and channel."""
     stmt = (select(NotificationDelivery, Notification, NotificationChannel)
             .join(Notification, Notification.id == NotificationDelivery.notification_id)
             .join(NotificationChannel, NotificationChannel.id == NotificationDelivery.channel_id)
             .where(NotificationDelivery.id.in_(list(ids)), NotificationDelivery.status == "sending"))
     return list(session.execute(stmt).all())
+
+
+def record_outcomes(session: Session, outcomes: Sequence[dict[str, Any]]) -> None:
+    """Write send outcomes (dicts with `id` and the changed columns) in a few executemany UPDATEs."""
+    if outcomes:
+        session.execute(update(NotificationDelivery).execution_options(synchronize_session=False), list(outcomes))
 
 
 def due_delivery_ids(session: Session, now: datetime, limit: int) -> list[int]:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from signalhub.core.httputil import parse_retry_after
 
-__all__ = ["Channel", "ChannelNotConfiguredError", "Message", "SendResult", "parse_retry_after",
+__all__ = ["BatchChannel", "Channel", "ChannelNotConfiguredError", "Message", "SendResult", "parse_retry_after",
            "truncate_utf16", "utf16_len"]
 
 
@@ -51,6 +51,14 @@ class Channel(Protocol):
 
     def send(self, config: Mapping[str, Any], message: Message) -> SendResult:
         """Deliver `message` once."""
+
+
+@runtime_checkable
+class BatchChannel(Protocol):
+    """A channel that sends many messages at once faster than one by one (e.g. concurrent HTTP)."""
+
+    def send_batch(self, items: Sequence[tuple[Mapping[str, Any], Message]]) -> list[SendResult]:
+        """Deliver each message once; one result per item, in order."""
 
 
 def truncate_utf16(text: str, limit: int, ellipsis: str = "…") -> str:

@@ -2,23 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hashlib
 import hmac
 import json
-import os
 import secrets
-import threading
+import socket
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
+import aiohttp
+from aiohttp.abc import ResolveResult
 
 from signalhub.core.config import get_settings
-from signalhub.core.netguard import assert_public_url, refusal_is_temporary
+from signalhub.core.netguard import assert_public_url, blocked_address, refusal_is_temporary
 from signalhub.notifications.channels.base import Message, SendResult, parse_retry_after
 
 SECRET_PREFIX = "whsec_"
@@ -27,6 +28,8 @@ MIN_SECRET_BYTES, MAX_SECRET_BYTES = 24, 64  # the spec's bounds
 MAX_URL_LENGTH = 2048
 USER_AGENT = "Signalhub-Webhooks/1"
 _DETAIL_BODY_BYTES = 300  # how much of an error response ends up in the delivery detail
+# Concurrent connections of one batch: enough to keep a fast receiver busy, few enough not to flood a slow one.
+_CONNECTIONS, _CONNECTIONS_PER_HOST = 100, 32
 
 
 class WebhookVerificationError(ValueError):
@@ -131,91 +134,107 @@ class WebhookChannel:
 
     def send(self, config: Mapping[str, Any], message: Message) -> SendResult:
         """POST once; 2xx is success, 408/429/5xx and network trouble are retryable, other answers are not."""
-        url, secret = str(config.get("url", "")), str(config.get("secret", ""))
+        return self.send_batch([(config, message)])[0]
+
+    def send_batch(self, items: Sequence[tuple[Mapping[str, Any], Message]]) -> list[SendResult]:
+        """POST many at once over pooled keep-alive connections; each result is classified as `send` does."""
+        results: list[SendResult | None] = [None] * len(items)
+        requests: list[tuple[int, str, bytes, dict[str, str]]] = []
+        checked: dict[str, ValueError | None] = {}
+        for index, (config, message) in enumerate(items):
+            prepared = _prepare(config, message, checked)
+            if isinstance(prepared, SendResult):
+                results[index] = prepared
+            else:
+                requests.append((index, *prepared))
+        if requests:
+            for (index, *_rest), result in zip(requests, asyncio.run(_post_all(requests)), strict=True):
+                results[index] = result
+        return [r for r in results if r is not None]
+
+
+def _prepare(config: Mapping[str, Any], message: Message,
+             checked: dict[str, ValueError | None]) -> tuple[str, bytes, dict[str, str]] | SendResult:
+    """The signed request for one message, or the reason it must not be sent."""
+    url, secret = str(config.get("url", "")), str(config.get("secret", ""))
+    parts = urlsplit(url)
+    origin = f"{parts.scheme}://{parts.netloc}"
+    if origin not in checked:
+        # Checked again at send time (once per host and batch): DNS may have changed since the channel was made.
         try:
-            # Checked again at send time: the host's DNS may have changed since the channel was created.
             assert_public_url(url)
+            checked[origin] = None
         except ValueError as exc:
-            return SendResult(ok=False, retryable=refusal_is_temporary(exc), detail=str(exc))
-        payload = {**message.data, "delivery_id": message.delivery_id, "title": message.title, "text": message.text}
-        body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"), default=str).encode()
-        if not message.delivery_id.isascii() or not message.delivery_id.isprintable():
-            return SendResult(ok=False, retryable=False, detail="delivery id must be printable ASCII (a header)")
-        timestamp = int(time.time())
-        try:
-            signature = sign(secret, message.delivery_id, timestamp, body)
-        except ValueError as exc:
-            return SendResult(ok=False, retryable=False, detail=f"cannot sign: {exc}")
-        headers = {
-            "content-type": "application/json",
-            "webhook-id": message.delivery_id,
-            "webhook-timestamp": str(timestamp),
-            "webhook-signature": signature,
-        }
-        timeout = get_settings().notify_http_timeout_seconds
-        try:
-            with _client().stream("POST", url, content=body, headers=headers, timeout=timeout) as response:
-                snippet = _read_snippet(response)
-                return _classify(response, snippet)
-        except httpx.TimeoutException:
-            return SendResult(ok=False, retryable=True, detail=f"timed out after {timeout}s")
-        except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
-            return SendResult(ok=False, retryable=False, detail=f"bad webhook URL: {exc}")
-        except httpx.HTTPError as exc:
-            return SendResult(ok=False, retryable=True, detail=f"request failed: {type(exc).__name__}: {exc}")
+            checked[origin] = exc
+    refusal = checked[origin]
+    if refusal is not None:
+        return SendResult(ok=False, retryable=refusal_is_temporary(refusal), detail=str(refusal))
+    if not message.delivery_id.isascii() or not message.delivery_id.isprintable():
+        return SendResult(ok=False, retryable=False, detail="delivery id must be printable ASCII (a header)")
+    payload = {**message.data, "delivery_id": message.delivery_id, "title": message.title, "text": message.text}
+    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"), default=str).encode()
+    timestamp = int(time.time())
+    try:
+        signature = sign(secret, message.delivery_id, timestamp, body)
+    except ValueError as exc:
+        return SendResult(ok=False, retryable=False, detail=f"cannot sign: {exc}")
+    return url, body, {"content-type": "application/json", "webhook-id": message.delivery_id,
+                       "webhook-timestamp": str(timestamp), "webhook-signature": signature}
 
 
-def _classify(response: httpx.Response, snippet: str) -> SendResult:
-    status = response.status_code
+class _PublicOnlyResolver(aiohttp.ThreadedResolver):
+    """Resolves like the OS does, but drops addresses alerts may not reach (no DNS-rebinding after the check)."""
+
+    async def resolve(self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+                      ) -> list[ResolveResult]:
+        """The host's addresses that are allowed destinations (OSError when none is)."""
+        allow_loopback = get_settings().allow_loopback_destinations
+        allowed = [info for info in await super().resolve(host, port, family)
+                   if not blocked_address(info["host"], allow_loopback)]
+        if not allowed:
+            raise OSError(f"{host} resolves only to addresses alerts may not be sent to")
+        return allowed
+
+
+async def _post_all(requests: Sequence[tuple[int, str, bytes, dict[str, str]]]) -> list[SendResult]:
+    timeout = get_settings().notify_http_timeout_seconds
+    connector = aiohttp.TCPConnector(limit=_CONNECTIONS, limit_per_host=_CONNECTIONS_PER_HOST,
+                                     resolver=_PublicOnlyResolver(), ttl_dns_cache=60)
+    async with aiohttp.ClientSession(connector=connector, headers={"user-agent": USER_AGENT},
+                                     timeout=aiohttp.ClientTimeout(total=timeout), auto_decompress=False) as client:
+        return await asyncio.gather(*(_post(client, url, body, headers, timeout)
+                                      for _index, url, body, headers in requests))
+
+
+async def _post(client: aiohttp.ClientSession, url: str, body: bytes, headers: dict[str, str],
+                timeout_seconds: float) -> SendResult:
+    try:
+        # Redirects are not followed: the signed request is for the URL the user registered.
+        async with client.post(url, data=body, headers=headers, allow_redirects=False) as response:
+            # Read only the start of the body: a hostile or broken receiver can answer with gigabytes.
+            snippet = await response.content.read(_DETAIL_BODY_BYTES)
+            return _classify(response.status, response.headers, " ".join(snippet.decode("utf-8", "replace").split()))
+    except TimeoutError:
+        return SendResult(ok=False, retryable=True, detail=f"timed out after {timeout_seconds}s")
+    except (aiohttp.InvalidURL, ValueError) as exc:
+        return SendResult(ok=False, retryable=False, detail=f"bad webhook URL: {exc}")
+    except (aiohttp.ClientError, OSError) as exc:
+        return SendResult(ok=False, retryable=True, detail=f"request failed: {type(exc).__name__}: {exc}")
+
+
+def _classify(status: int, headers: Mapping[str, str], snippet: str) -> SendResult:
     detail = f"HTTP {status}" + (f": {snippet}" if snippet else "")
     if 200 <= status < 300:
         return SendResult(ok=True, status_code=status, detail=detail)
     if status == 429 or status == 408 or status >= 500:
         return SendResult(ok=False, retryable=True, status_code=status, detail=detail,
-                          retry_after=parse_retry_after(response.headers.get("retry-after")))
+                          retry_after=parse_retry_after(headers.get("retry-after")))
     if status == 410:
         return SendResult(ok=False, retryable=False, status_code=status,
                           detail="HTTP 410 Gone: the receiver asked us to stop sending to this URL")
     if 300 <= status < 400:
         # Redirects are not followed: the signed request is for the URL the user registered.
-        location = response.headers.get("location", "")
+        location = headers.get("location", "")
         return SendResult(ok=False, retryable=False, status_code=status,
                           detail=f"HTTP {status} redirect to {location!r} not followed: update the webhook URL")
     return SendResult(ok=False, retryable=False, status_code=status, detail=detail)
-
-
-def _read_snippet(response: httpx.Response) -> str:
-    # Read only the start of the body: a hostile or broken receiver can answer with gigabytes.
-    data = b""
-    for chunk in response.iter_bytes():
-        data += chunk
-        if len(data) >= _DETAIL_BODY_BYTES:
-            break
-    return " ".join(data[:_DETAIL_BODY_BYTES].decode("utf-8", "replace").split())
-
-
-_client_lock = threading.Lock()
-_shared_client: httpx.Client | None = None
-_client_pid: int | None = None
-
-
-def _client() -> httpx.Client:
-    """The process-wide HTTP client, created on first use and again in a forked child."""
-    global _shared_client, _client_pid
-    with _client_lock:
-        if _shared_client is None or _client_pid != os.getpid():
-            # A client inherited over fork shares sockets with the parent: never reuse it, just drop it.
-            _shared_client = httpx.Client(follow_redirects=False, headers={"user-agent": USER_AGENT})
-            _client_pid = os.getpid()
-        return _shared_client
-
-
-def _reset_after_fork() -> None:
-    global _client_lock, _shared_client, _client_pid
-    # The parent may have held the lock at fork time; the child starts with a fresh one.
-    _client_lock = threading.Lock()
-    _shared_client, _client_pid = None, None
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_reset_after_fork)
