@@ -83,6 +83,24 @@ def seed(intervals: Annotated[list[str] | None, typer.Option("--interval")] = No
             typer.echo(line)
 
 
+@app.command("seed-demo")
+def seed_demo() -> None:
+    """Create the demo user (portfolio, watchlist, alert rules, a finished simulation) on the bundled history."""
+    from signalhub.core.db import session_scope
+    from signalhub.demo import seed_demo as create_demo
+
+    with session_scope() as session:
+        lines = create_demo(session)
+    credentials = PROJECT_ROOT / "var" / "demo-credentials.txt"
+    if lines and "/" in lines[0] and "exists" not in lines[0]:
+        # Printed once; kept (readable by this user only) for whoever missed the console.
+        credentials.parent.mkdir(exist_ok=True)
+        credentials.write_text(lines[0] + "\n")
+        credentials.chmod(0o600)
+    for line in lines:
+        typer.echo(line)
+
+
 @app.command()
 def backfill(
     tickers: Annotated[list[str], typer.Argument(help="Symbols, e.g. AAPL 005930.KS")],
@@ -133,6 +151,21 @@ def vapid_keys() -> None:
     typer.echo(f"VAPID_PRIVATE_KEY={private}\nVAPID_PUBLIC_KEY={public}")
 
 
+def _service_env(env: dict[str, str], name: str) -> dict[str, str]:
+    """A service's environment: its own emptied PROMETHEUS_MULTIPROC_DIR if it exports metrics, else none."""
+    from signalhub.core.metrics import MULTIPROC_ENV, reset_multiprocess_dir
+
+    # prometheus_client turns multiprocess mode on when the variable exists at all, even empty.
+    service_env = {key: value for key, value in env.items() if key != MULTIPROC_ENV}
+    if name in ("api", "worker"):
+        # One directory per service: a shared one would export the worker's series from the API too, and
+        # files left by the previous run would bring back its counters.
+        path = PROJECT_ROOT / "var" / "metrics" / name
+        reset_multiprocess_dir(path)
+        service_env[MULTIPROC_ENV] = str(path)
+    return service_env
+
+
 def _process_specs(host: str, port: int, model_port: int) -> list[tuple[str, list[str]]]:
     bin_dir = Path(sys.executable).parent
     schedule = str(PROJECT_ROOT / "var" / "celerybeat-schedule")
@@ -142,8 +175,9 @@ def _process_specs(host: str, port: int, model_port: int) -> list[tuple[str, lis
                           str(model_port)]),
         ("worker", [str(bin_dir / "celery"), "-A", "signalhub.worker", "worker", "--loglevel", "INFO",
                     "--concurrency", "2"]),
+        # The leased scheduler: a second beat (another `signalhub run`, a replica) stays idle until this one dies.
         ("beat", [str(bin_dir / "celery"), "-A", "signalhub.worker", "beat", "--loglevel", "INFO",
-                  "--schedule", schedule]),
+                  "--scheduler", "signalhub.ops.beat:LockedScheduler", "--schedule", schedule]),
     ]
 
 
@@ -166,11 +200,14 @@ def run(host: str = "127.0.0.1", port: int = 8000, model_port: int = 8001) -> No
     if _database_is_empty():
         typer.echo("first run: loading the bundled market history (signalhub seed)")
         seed()
+        if settings.environment == "development":
+            seed_demo()
     procs: dict[str, subprocess.Popen[bytes]] = {}
     # The workers grade signals with the model server started here unless one was configured.
     env = {**os.environ, "MODEL_SERVER_URL": os.environ.get("MODEL_SERVER_URL") or f"http://{host}:{model_port}"}
     for name, cmd in _process_specs(host, port, model_port):
-        procs[name] = subprocess.Popen(cmd, cwd=PROJECT_ROOT, env=env)  # noqa: S603 - our own executables
+        procs[name] = subprocess.Popen(cmd, cwd=PROJECT_ROOT,  # noqa: S603 - our own executables
+                                       env=_service_env(env, name))
     typer.echo(f"signalhub running ({settings.environment}, database {settings.database_url.split(':')[0]}, "
                f"broker {settings.broker_url.split(':')[0]}): http://{host}:{port}/docs; Ctrl-C stops all")
 

@@ -5,13 +5,25 @@ from __future__ import annotations
 from celery import Celery
 from celery.schedules import crontab
 
+from signalhub.core import metrics_celery
 from signalhub.core.config import VAR_DIR, get_settings
+from signalhub.core.logging import install_celery_context
 
 # Every module holding tasks; beat and workers import them all so names always resolve.
 TASK_MODULES = [
     "signalhub.auth.tasks", "signalhub.market_data.tasks", "signalhub.signals.tasks",
-    "signalhub.notifications.tasks",
+    "signalhub.notifications.tasks", "signalhub.ops.tasks", "signalhub.recommendations.tasks",
+    "signalhub.simulations.tasks", "signalhub.trading.tasks",
 ]
+
+# After-close tasks fire on a 15-minute grid over the UTC hours a close (plus the task's delay) can fall
+# in; their calendar guard (signalhub.ops.guards) lets exactly one slot per session through.
+_AFTER_CLOSE_HOURS = {"XKRX": "6-10", "XNYS": "17-23"}
+
+
+def _after_close(task: str, exchange: str) -> dict[str, object]:
+    grid = crontab(minute="*/15", hour=_AFTER_CLOSE_HOURS[exchange], day_of_week="mon-fri")
+    return {"task": task, "schedule": grid, "args": (exchange,), "options": {"expires": 15 * 60.0}}
 
 
 def beat_schedule(intraday_poll_seconds: int) -> dict[str, dict[str, object]]:
@@ -35,17 +47,25 @@ def beat_schedule(intraday_poll_seconds: int) -> dict[str, dict[str, object]]:
             "task": "signalhub.signals.tasks.resolve_predictions",
             "schedule": crontab(minute=45, hour=22),
         },
-        # 16:00 KST (Korea keeps no daylight saving), after the 15:30 close.
-        "daily-close-XKRX": {
-            "task": "signalhub.market_data.tasks.daily_close_update",
-            "schedule": crontab(minute=0, hour=7, day_of_week="mon-fri"),
-            "args": ("XKRX",),
+        # Nightly, after both markets' daily bars are in (New York closes by 21:00 UTC): past signals' returns.
+        "evaluate-signal-performance": {
+            "task": "signalhub.signals.tasks.evaluate_signal_performance",
+            "schedule": crontab(minute=15, hour=23),
         },
-        # 21:30 UTC is after the 16:00 New York close in both EST (21:00 UTC) and EDT (20:00 UTC).
-        "daily-close-XNYS": {
-            "task": "signalhub.market_data.tasks.daily_close_update",
-            "schedule": crontab(minute=30, hour=21, day_of_week="mon-fri"),
-            "args": ("XNYS",),
+        # Per market, after the actual close: bars (close + 30 min: 16:00 KST on a normal KRX day, seed 003),
+        # recommendations (+ 90 min: 17:00 KST), daily reports (+ 120 min).
+        **{
+            f"{name}-{exchange}": _after_close(task, exchange)
+            for exchange in ("XKRX", "XNYS")
+            for name, task in (("daily-close", "signalhub.market_data.tasks.daily_close_update"),
+                               ("recommendations", "signalhub.recommendations.tasks.compute_daily"),
+                               ("daily-reports", "signalhub.ops.tasks.send_daily_reports"))
+        },
+        # Invariants (stale bars, stalled signal evaluation, failing channels) and the admin alerts they raise.
+        "check-invariants": {
+            "task": "signalhub.ops.tasks.check_invariants",
+            "schedule": 60.0,
+            "options": {"expires": 60.0},
         },
         **{
             f"poll-intraday-{exchange}": {
@@ -57,14 +77,16 @@ def beat_schedule(intraday_poll_seconds: int) -> dict[str, dict[str, object]]:
             }
             for exchange in ("XKRX", "XNYS")
         },
-        **{
-            f"check-freshness-{exchange}": {
-                "task": "signalhub.market_data.tasks.check_freshness",
-                "schedule": 300.0,
-                "args": (exchange,),
-                "options": {"expires": 300.0},
-            }
-            for exchange in ("XKRX", "XNYS")
+        # Orders: fills of open orders while a market is open; doubtful submissions and forgotten orders.
+        "trading-poll-fills": {
+            "task": "signalhub.trading.tasks.poll_fills",
+            "schedule": float(get_settings().trading_poll_seconds),
+            "options": {"expires": float(get_settings().trading_poll_seconds)},
+        },
+        "trading-reconcile": {
+            "task": "signalhub.trading.tasks.reconcile_all",
+            "schedule": float(get_settings().trading_reconcile_seconds),
+            "options": {"expires": float(get_settings().trading_reconcile_seconds)},
         },
     }
 
@@ -92,6 +114,8 @@ def create_celery() -> Celery:
         result_extended=True,
         broker_connection_retry_on_startup=True,
         beat_schedule_filename=str(VAR_DIR / "celerybeat-schedule"),
+        # Exactly one beat sends: the others wait on a lease (signalhub.ops.beat).
+        beat_scheduler="signalhub.ops.beat:LockedScheduler",
         beat_schedule=beat_schedule(settings.intraday_poll_seconds),
     )
     if settings.broker_url.startswith(("redis://", "rediss://")):
@@ -103,6 +127,10 @@ def create_celery() -> Celery:
             "unacked_restore_interval": max(1, min(10, timeout // 2)),
             "unacked_restore_throttle": 1,
         }
+    # Log lines of a task carry the correlation id of the request (or task) that enqueued it.
+    install_celery_context()
+    # Task metrics from Celery signals, and the worker's own /metrics exporter.
+    metrics_celery.install(app)
     return app
 
 
