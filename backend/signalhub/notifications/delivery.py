@@ -17,9 +17,7 @@ from signalhub.core import metrics
 from signalhub.core.config import get_settings
 from signalhub.core.crypto import decrypt_json
 from signalhub.core.throttle import get_rate_limiter
-from signalhub.models.notification import Notification
 from signalhub.models.notification_channel import NotificationChannel
-from signalhub.models.notification_delivery import NotificationDelivery
 from signalhub.notifications import repository
 from signalhub.notifications.channels import get_channel
 from signalhub.notifications.channels.base import BatchChannel, Channel, Message, SendResult
@@ -50,10 +48,10 @@ def backoff_seconds(attempt: int, retry_after: float | None) -> float:
     return max(delay, retry_after or 0.0)
 
 
-def _message(delivery: NotificationDelivery, notification: Notification) -> Message:
-    data = notification.data or {}
-    return Message(delivery_id=f"dlv_{delivery.id}", title=notification.title, text=notification.body,
-                   html=data.get("html"), data=data.get("payload", {}))
+def _message(row: SendingRow) -> Message:
+    data = row.notification.data or {}
+    return Message(delivery_id=f"dlv_{row.delivery_id}", title=row.notification.title,
+                   text=row.notification.body, html=data.get("html"), data=data.get("payload", {}))
 
 
 def _send_all(rows: Sequence[SendingRow]) -> list[SendResult]:
@@ -62,13 +60,13 @@ def _send_all(rows: Sequence[SendingRow]) -> list[SendResult]:
     results: list[SendResult | None] = [None] * len(rows)
     prepared: dict[int, tuple[dict[str, Any], Message]] = {}
     by_destination: dict[tuple[str, str], list[int]] = defaultdict(list)
-    for index, (delivery, notification, channel) in enumerate(rows):
+    for index, row in enumerate(rows):
         try:
-            config = decrypt_json(channel.config_encrypted)
-            by_destination[(channel.kind, get_channel(channel.kind).destination(config))].append(index)
-            prepared[index] = (config, _message(delivery, notification))
+            config = decrypt_json(row.config_encrypted)
+            by_destination[(row.channel_kind, get_channel(row.channel_kind).destination(config))].append(index)
+            prepared[index] = (config, _message(row))
         except Exception as exc:
-            results[index] = _crashed(exc, delivery.id)
+            results[index] = _crashed(exc, row.delivery_id)
     by_kind: dict[str, list[int]] = defaultdict(list)
     for (kind, destination), indexes in by_destination.items():
         limiter = get_rate_limiter(f"notify:{kind}:{destination}", settings.delivery_rate_per_destination, burst=5)
@@ -81,7 +79,7 @@ def _send_all(rows: Sequence[SendingRow]) -> list[SendResult]:
             results[index] = SendResult(ok=False, retryable=True, retry_after=retry_after, detail=_RATE_LIMITED)
     for kind, indexes in by_kind.items():
         for index, result in zip(indexes, _send_batch(get_channel(kind), [prepared[i] for i in indexes],
-                                                      [rows[i][0].id for i in indexes]), strict=True):
+                                                      [rows[i].delivery_id for i in indexes]), strict=True):
             results[index] = result
     return [r if r is not None else _crashed(RuntimeError("not sent"), 0) for r in results]
 
@@ -121,34 +119,38 @@ def send_claimed(session: Session, ids: Sequence[int], now: datetime) -> SendSta
     results = _send_all(rows)
     settings = get_settings()
     outcomes: list[dict[str, Any]] = []
-    for (delivery, _notification, channel), result in zip(rows, results, strict=True):
-        outcome: dict[str, Any] = {"id": delivery.id, "updated_at": now}
+    recovered: set[int] = set()
+    for row, result in zip(rows, results, strict=True):
+        outcome: dict[str, Any] = {"id": row.delivery_id, "updated_at": now}
         outcomes.append(outcome)
         if result.ok:
             outcome.update(status="sent", sent_at=now, last_error=None)
-            if channel.consecutive_failures:
-                channel.consecutive_failures = 0
+            metrics.NOTIFICATIONS.labels(channel=row.channel_kind, status="sent").inc()
+            if row.channel_failures:
+                recovered.add(row.channel_id)
             stats.sent += 1
-            metrics.NOTIFICATIONS.labels(channel=channel.kind, status="sent").inc()
             continue
         error = (result.detail or "failed")[:500]
         # Waiting for our own limiter is not an attempt.
-        attempts = delivery.attempts - 1 if result.detail == _RATE_LIMITED else delivery.attempts
+        attempts = row.attempts - 1 if result.detail == _RATE_LIMITED else row.attempts
         outcome.update(last_error=error, attempts=attempts)
         if result.retryable and attempts < settings.delivery_max_attempts:
             outcome.update(status="queued", next_attempt_at=now + timedelta(
                 seconds=backoff_seconds(attempts, result.retry_after)))
             stats.retried += 1
-            metrics.NOTIFICATIONS.labels(channel=channel.kind, status="retry").inc()
+            metrics.NOTIFICATIONS.labels(channel=row.channel_kind, status="retry").inc()
             continue
         outcome["status"] = "failed"
+        metrics.NOTIFICATIONS.labels(channel=row.channel_kind, status="failed").inc()
         stats.failed += 1
-        metrics.NOTIFICATIONS.labels(channel=channel.kind, status="failed").inc()
-        stats.failed_ids.append(delivery.id)
-        _record_channel_failure(session, channel, error, now)
-        if channel.kind == "webpush" and result.status_code in (404, 410):
-            # The browser unsubscribed: the subscription will never work again.
-            channel.is_active = False
+        stats.failed_ids.append(row.delivery_id)
+        channel = session.get(NotificationChannel, row.channel_id)
+        if channel is not None:
+            _record_channel_failure(session, channel, error, now)
+            if channel.kind == "webpush" and result.status_code in (404, 410):
+                # The browser unsubscribed: the subscription will never work again.
+                channel.is_active = False
+    repository.reset_channel_failures(session, recovered)
     repository.record_outcomes(session, outcomes)
     session.flush()
     return stats

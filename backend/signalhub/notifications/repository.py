@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -22,7 +23,17 @@ def _insert(session: Session):
     return insert
 
 
-SendingRow = Row[tuple[NotificationDelivery, Notification, NotificationChannel]]
+@dataclass(frozen=True)
+class SendingRow:
+    """What sending one delivery needs, read as plain columns (thousands per chunk: no ORM objects)."""
+
+    delivery_id: int
+    attempts: int
+    channel_id: int
+    channel_kind: str
+    config_encrypted: str
+    channel_failures: int
+    notification: Notification
 
 
 # --- channels -------------------------------------------------------------------------------------------
@@ -101,12 +112,24 @@ def claim_deliveries(session: Session, now: datetime, ids: Sequence[int] | None,
 
 
 def load_for_sending(session: Session, ids: Sequence[int]) -> list[SendingRow]:
-    """Deliveries being sent, with their notification and channel."""
-    stmt = (select(NotificationDelivery, Notification, NotificationChannel)
-            .join(Notification, Notification.id == NotificationDelivery.notification_id)
+    """Deliveries being sent, with their channel's columns and their (shared) notification."""
+    stmt = (select(NotificationDelivery.id, NotificationDelivery.attempts, NotificationChannel.id,
+                   NotificationChannel.kind, NotificationChannel.config_encrypted,
+                   NotificationChannel.consecutive_failures, NotificationDelivery.notification_id)
             .join(NotificationChannel, NotificationChannel.id == NotificationDelivery.channel_id)
             .where(NotificationDelivery.id.in_(list(ids)), NotificationDelivery.status == "sending"))
-    return list(session.execute(stmt).all())
+    rows = session.execute(stmt).all()
+    # One signal goes to many users: load each notification once, not once per delivery.
+    notifications = {n.id: n for n in session.scalars(
+        select(Notification).where(Notification.id.in_({row[-1] for row in rows})))}
+    return [SendingRow(*row[:-1], notification=notifications[row[-1]]) for row in rows]
+
+
+def reset_channel_failures(session: Session, channel_ids: Collection[int]) -> None:
+    """A successful send ends a channel's failure streak."""
+    if channel_ids:
+        session.execute(update(NotificationChannel).where(NotificationChannel.id.in_(list(channel_ids)))
+                        .values(consecutive_failures=0))
 
 
 def record_outcomes(session: Session, outcomes: Sequence[dict[str, Any]]) -> None:

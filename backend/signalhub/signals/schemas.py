@@ -71,3 +71,30 @@ class AccuracyReport(BaseModel):
 
     group_by: str
     rows: list[AccuracyRow]
+
+
+class PerformanceRow(BaseModel):
+    """How the evaluated signals of one strategy, ticker or grade did at one horizon."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    key: str
+    horizon: int
+    count: int
+    wins: int
+    successes: int
+    win_rate: float
+    success_rate: float
+    average_return: float
+    std_return: float | None
+    sharpe: float | None
+    worst_loss: float | None
+
+
+class PerformanceReport(BaseModel):
+    """Signal performance grouped by strategy, ticker or grade."""
+
+    horizon: int
+    group_by: str
+    success_threshold: float
+    rows: list[PerformanceRow]
