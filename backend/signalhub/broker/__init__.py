@@ -1,0 +1,1 @@
+"""Brokers: the KIS Open API client (`broker.kis`) and the adapters orders go through."""
