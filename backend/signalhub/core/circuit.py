@@ -7,6 +7,8 @@ import threading
 import time
 from collections.abc import Callable
 
+from signalhub.core import metrics
+
 
 class CircuitState(enum.StrEnum):
     """closed: calls flow; open: calls are refused; half_open: one trial call decides."""
@@ -29,6 +31,7 @@ class CircuitBreaker:
         self._failures = 0
         self._opened_at: float | None = None
         self._trial_in_flight = False
+        metrics.set_circuit_state(name, CircuitState.CLOSED)
 
     @property
     def state(self) -> CircuitState:
@@ -38,10 +41,14 @@ class CircuitBreaker:
 
     def _state(self) -> CircuitState:
         if self._opened_at is None:
-            return CircuitState.CLOSED
-        if self._clock() - self._opened_at >= self.reset_seconds:
-            return CircuitState.HALF_OPEN
-        return CircuitState.OPEN
+            state = CircuitState.CLOSED
+        elif self._clock() - self._opened_at >= self.reset_seconds:
+            state = CircuitState.HALF_OPEN
+        else:
+            state = CircuitState.OPEN
+        # Published whenever the state is looked at or changed, so the gauge follows the breaker.
+        metrics.set_circuit_state(self.name, state)
+        return state
 
     def allow(self) -> bool:
         """Whether a call may go through now (in half-open, only one trial at a time)."""
@@ -58,6 +65,7 @@ class CircuitBreaker:
         """A call succeeded: close the circuit."""
         with self._lock:
             self._failures, self._opened_at, self._trial_in_flight = 0, None, False
+            metrics.set_circuit_state(self.name, CircuitState.CLOSED)
 
     def record_failure(self) -> None:
         """A call failed: count it, and open (or re-open after a failed trial)."""
@@ -66,3 +74,4 @@ class CircuitBreaker:
             if self._trial_in_flight or self._failures >= self.failure_threshold:
                 self._opened_at = self._clock()
             self._trial_in_flight = False
+            self._state()

@@ -12,6 +12,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy.orm import Session
 
+from signalhub.core import metrics
 from signalhub.core.calendars import exchange_for_ticker
 from signalhub.core.config import get_settings
 from signalhub.core.errors import NotFoundError, UnprocessableError
@@ -114,6 +115,8 @@ def update_prices(session: Session, provider: MarketDataProvider, tickers: Seque
     if fetched:
         repository.upsert_bars(session, pd.concat([r.bars.assign(ticker=t) for t, r in fetched.items()],
                                                   ignore_index=True), interval, provider.name)
+        for ticker, fetch in fetched.items():
+            metrics.BARS_INGESTED.labels(exchange=exchange_for_ticker(ticker), interval=interval).inc(len(fetch.bars))
         timings["store_bars"] = time.perf_counter() - clock
         clock = time.perf_counter()
         # Fetching from the newest stored bar onwards, the fetched bars are now the newest ones.

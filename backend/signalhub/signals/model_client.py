@@ -12,6 +12,7 @@ from typing import Any, Literal
 import httpx
 from pydantic import BaseModel, Field, ValidationError
 
+from signalhub.core import metrics
 from signalhub.core.circuit import CircuitBreaker
 from signalhub.core.config import get_settings
 
@@ -71,21 +72,28 @@ class ModelClient:
 
     def _call(self, method: str, path: str, json: Any = None) -> Any:
         if not self.breaker.allow():
+            metrics.MODEL_REQUESTS.labels(outcome="circuit_open").inc()
             raise ModelUnavailableError(f"circuit {self.breaker.name} is {self.breaker.state}")
         last_error = "no attempt"
         for attempt in range(self._retries + 1):
             try:
-                response = self._http.request(method, path, json=json)
+                started = time.perf_counter()
+                try:
+                    response = self._http.request(method, path, json=json)
+                finally:
+                    metrics.MODEL_LATENCY.observe(time.perf_counter() - started)
                 if response.status_code >= 500:
                     last_error = f"HTTP {response.status_code}"
                 elif response.status_code >= 400:
                     # Our request is wrong; retrying will not help, and the server is healthy.
                     self.breaker.record_success()
+                    metrics.MODEL_REQUESTS.labels(outcome="rejected").inc()
                     raise ModelUnavailableError(f"model server refused the request: HTTP {response.status_code} "
                                                 f"{response.text[:300]}")
                 else:
                     body = response.json()
                     self.breaker.record_success()
+                    metrics.MODEL_REQUESTS.labels(outcome="ok").inc()
                     return body
             except httpx.HTTPError as exc:
                 last_error = f"{type(exc).__name__}: {exc}"
@@ -95,6 +103,7 @@ class ModelClient:
             if attempt < self._retries:
                 time.sleep(0.05 * (2 ** attempt))
         self.breaker.record_failure()
+        metrics.MODEL_REQUESTS.labels(outcome="error").inc()
         raise ModelUnavailableError(last_error)
 
     def info(self) -> ModelInfo:

@@ -76,6 +76,14 @@ def get_signal(session: Session, signal_id: int) -> Signal | None:
     return session.get(Signal, signal_id)
 
 
+def strategy_grades(session: Session, ids: Sequence[int]) -> list[tuple[str, str]]:
+    """(strategy, grade) of each of these signals."""
+    if not ids:
+        return []
+    return [(strategy, grade) for strategy, grade in
+            session.execute(select(Signal.strategy, Signal.grade).where(Signal.id.in_(list(ids))))]
+
+
 def unresolved_predictions(session: Session, limit: int = 5000) -> list[Prediction]:
     """Predictions whose outcome has not been recorded yet, oldest first."""
     stmt = select(Prediction).where(Prediction.resolved_at.is_(None)).order_by(Prediction.base_ts).limit(limit)

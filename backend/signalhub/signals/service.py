@@ -13,6 +13,8 @@ import numpy as np
 import pandas as pd
 from sqlalchemy.orm import Session
 
+from signalhub.core import metrics
+from signalhub.core.calendars import exchange_for_ticker
 from signalhub.core.config import get_settings
 from signalhub.indicators.compute import INDICATOR_COLUMNS
 from signalhub.market_data.quality import gap_breaks
@@ -173,6 +175,11 @@ def evaluate_and_store(session: Session, frame: pd.DataFrame, interval: str, new
     repository.insert_new_predictions(session, _unique(prediction_rows))
     result.signal_ids = repository.insert_new_signals(session, signal_rows)
     result.timings["storage"] = time.perf_counter() - started
+    # Counted per run even when nothing transitioned: the invariants watch that evaluation keeps happening.
+    for exchange in {exchange_for_ticker(str(t)) for t in frame["ticker"].unique()}:
+        metrics.SIGNAL_EVALUATIONS.labels(exchange=exchange).inc()
+    for strategy, grade in repository.strategy_grades(session, result.signal_ids):
+        metrics.SIGNALS.labels(strategy=strategy, grade=grade).inc()
     return result
 
 
