@@ -19,4 +19,8 @@ def get_provider(name: str | None = None) -> MarketDataProvider:
         from signalhub.market_data.providers.yahoo import YahooProvider
 
         return YahooProvider()
-    raise ValueError(f"unknown market data provider {name!r}; use 'replay' or 'yahoo'")
+    if name == "kis":
+        from signalhub.market_data.providers.kis import KisProvider
+
+        return KisProvider()
+    raise ValueError(f"unknown market data provider {name!r}; use 'replay', 'yahoo' or 'kis'")
