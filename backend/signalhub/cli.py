@@ -166,10 +166,22 @@ def _service_env(env: dict[str, str], name: str) -> dict[str, str]:
     return service_env
 
 
+@app.command()
+def realtime() -> None:
+    """Run the KIS real-time price consumer (one leader per deployment) until Ctrl-C; needs KIS_APP_KEY."""
+    settings = get_settings()
+    if not settings.kis_app_key or not settings.kis_app_secret:
+        typer.echo("error: KIS_APP_KEY and KIS_APP_SECRET must be set", err=True)
+        raise typer.Exit(2)
+    from signalhub.broker.kis.realtime import run_forever
+
+    run_forever()
+
+
 def _process_specs(host: str, port: int, model_port: int) -> list[tuple[str, list[str]]]:
     bin_dir = Path(sys.executable).parent
     schedule = str(PROJECT_ROOT / "var" / "celerybeat-schedule")
-    return [
+    specs = [
         ("api", [str(bin_dir / "uvicorn"), "signalhub.main:app", "--host", host, "--port", str(port)]),
         ("model-server", [str(bin_dir / "uvicorn"), "model_server.main:app", "--host", host, "--port",
                           str(model_port)]),
@@ -179,6 +191,10 @@ def _process_specs(host: str, port: int, model_port: int) -> list[tuple[str, lis
         ("beat", [str(bin_dir / "celery"), "-A", "signalhub.worker", "beat", "--loglevel", "INFO",
                   "--scheduler", "signalhub.ops.beat:LockedScheduler", "--schedule", schedule]),
     ]
+    if get_settings().kis_app_key:
+        # KIS real-time prices only with a platform KIS credential (one leader even across several runs).
+        specs.append(("realtime", [sys.executable, "-m", "signalhub.cli", "realtime"]))
+    return specs
 
 
 def _database_is_empty() -> bool:

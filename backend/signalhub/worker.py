@@ -13,7 +13,7 @@ from signalhub.core.logging import install_celery_context
 TASK_MODULES = [
     "signalhub.auth.tasks", "signalhub.market_data.tasks", "signalhub.signals.tasks",
     "signalhub.notifications.tasks", "signalhub.ops.tasks", "signalhub.recommendations.tasks",
-    "signalhub.simulations.tasks", "signalhub.trading.tasks",
+    "signalhub.simulations.tasks", "signalhub.trading.tasks", "signalhub.broker.kis.tasks",
 ]
 
 # After-close tasks fire on a 15-minute grid over the UTC hours a close (plus the task's delay) can fall

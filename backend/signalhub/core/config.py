@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
@@ -43,7 +43,7 @@ class Settings(BaseSettings):
     cors_origins: list[str] = Field(default_factory=list)
 
     # Market data. "replay" serves the bundled real history (works offline); "yahoo" fetches live.
-    market_data_provider: Literal["yahoo", "replay"] = "replay"
+    market_data_provider: Literal["yahoo", "replay", "kis"] = "replay"
     yahoo_base_url: str = "https://query2.finance.yahoo.com"
     yahoo_batch_size: int = Field(default=20, gt=0)
     yahoo_requests_per_second: float = Field(default=2.0, gt=0)
@@ -57,6 +57,20 @@ class Settings(BaseSettings):
     intraday_interval: str = "1m"
     stale_after_minutes: int = Field(default=15, gt=0)
 
+    # Operations. Shared state (heartbeats, invariant episodes) and the beat lease file live in OPS_STATE_DIR
+    # when there is no Redis; with Redis the beat lease is a key that expires BEAT_LOCK_TTL_SECONDS after its
+    # holder stops renewing it.
+    ops_state_dir: str = str(VAR_DIR)
+    beat_lock_ttl_seconds: float = Field(default=30.0, gt=0)
+    worker_heartbeat_seconds: float = Field(default=30.0, gt=0)
+    # Invariants (checked every minute while markets are open): bars use STALE_AFTER_MINUTES; the signal
+    # pipeline must have run within INVARIANT_EVALUATION_MINUTES; a channel kind fails when more than the ratio
+    # of at least MIN_ATTEMPTS deliveries in the window failed.
+    invariant_evaluation_minutes: int = Field(default=15, gt=0)
+    invariant_channel_window_minutes: int = Field(default=60, gt=0)
+    invariant_channel_failure_ratio: float = Field(default=0.5, ge=0, lt=1)
+    invariant_channel_min_attempts: int = Field(default=5, gt=0)
+
     # Model server: reached over HTTP only, with short timeouts; signals flow without it.
     model_server_url: str = "http://127.0.0.1:8001"
     model_timeout_seconds: float = Field(default=1.0, gt=0)
@@ -64,6 +78,20 @@ class Settings(BaseSettings):
     model_breaker_failures: int = Field(default=3, gt=0)
     model_breaker_reset_seconds: float = Field(default=30.0, gt=0)
     model_horizon: int = Field(default=5, gt=0)
+
+    # Signal performance: success means a signal return above this threshold (win: simply above zero);
+    # a strategy whose last LENGTH evaluated signals at HORIZON trading days all lost alerts its subscribers.
+    signal_success_threshold: float = Field(default=0.01, ge=0, lt=1)
+    signal_loss_streak_length: int = Field(default=5, gt=0)
+    signal_loss_streak_horizon: int = 5
+
+    @field_validator("signal_loss_streak_horizon")
+    @classmethod
+    def _evaluated_horizon(cls, value: int) -> int:
+        # Outcomes are only stored at these horizons; any other would never see a streak.
+        if value not in (1, 5, 20):
+            raise ValueError("must be 1, 5 or 20 (the evaluated horizons)")
+        return value
 
     # Encryption of secrets at rest (channel secrets, broker credentials): a Fernet key.
     # Empty in development: derived from SECRET_KEY. Required outside development.
@@ -98,6 +126,58 @@ class Settings(BaseSettings):
     delivery_rate_per_destination: float = Field(default=5.0, gt=0)  # sends per second to one destination
     delivery_chunk_size: int = Field(default=200, gt=0)
     channel_failure_alert_after: int = Field(default=3, gt=0)  # consecutive failures before an in-app notice
+
+    # Monitoring. The API serves /metrics unauthenticated unless METRICS_TOKEN is set (then a Bearer token is
+    # required); METRICS_ENABLED=false removes it. Workers export on WORKER_METRICS_HOST:PORT (0 disables).
+    metrics_enabled: bool = True
+    metrics_token: str | None = None
+    worker_metrics_host: str = "127.0.0.1"
+    worker_metrics_port: int = Field(default=9540, ge=0, le=65535)
+
+    # Orders for opted-in users. Internal paper broker (seed 004): adverse slippage, commission, sell tax
+    # (KRX tickers only), the share of a bar's volume one order may take, and each user's starting cash.
+    paper_slippage_bps: float = Field(default=10.0, ge=0, le=1000)
+    paper_commission_rate: float = Field(default=0.00015, ge=0, lt=0.1)
+    paper_sell_tax_rate: float = Field(default=0.0015, ge=0, lt=0.1)
+    paper_volume_participation: float = Field(default=0.1, gt=0, le=1)
+    paper_initial_cash: float = Field(default=10_000_000.0, gt=0)
+    # No new orders inside these KST windows ("HH:MM-HH:MM", or "fri HH:MM-HH:MM" for one weekday), comma
+    # separated: the closing call auction (market orders do not fill at once) and KIS maintenance.
+    trading_blackout_windows: str = "15:20-15:30"
+    # A submission whose outcome is unknown is looked up at the broker; not found after this long, resent.
+    order_unknown_grace_seconds: int = Field(default=120, gt=0)
+    # A claimed order whose worker died is reconciled after this long.
+    order_claim_lease_seconds: int = Field(default=300, gt=0)
+    broker_timeout_seconds: float = Field(default=10.0, gt=0)
+    trading_poll_seconds: int = Field(default=30, gt=0)  # fill polling while the market is open
+    trading_reconcile_seconds: int = Field(default=300, gt=0)
+
+    # KIS Open API. The platform-level credential (quotes, daily bars, real-time prices); users' own trading
+    # keys are stored per user. Real and paper hosts are kept apart: a credential only ever reaches its own.
+    kis_app_key: str | None = None
+    kis_app_secret: str | None = None
+    kis_paper: bool = True  # the platform credential is a paper (모의투자) key
+    kis_real_base_url: str = "https://openapi.koreainvestment.com:9443"
+    kis_paper_base_url: str = "https://openapivts.koreainvestment.com:29443"
+    kis_real_ws_url: str = "ws://ops.koreainvestment.com:21000"
+    kis_paper_ws_url: str = "ws://ops.koreainvestment.com:31000"
+    kis_real_requests_per_second: float = Field(default=20.0, gt=0)  # per app key, all processes together
+    kis_paper_requests_per_second: float = Field(default=2.0, gt=0)
+    kis_timeout_seconds: float = Field(default=10.0, gt=0)
+    kis_max_retries: int = Field(default=5, ge=0)  # EGW00201 / transient retries per call
+    # Tokens: re-issued when less than the margin remains; never issued twice within the interval per key.
+    kis_token_refresh_margin_seconds: int = Field(default=600, ge=0)
+    kis_token_min_interval_seconds: float = Field(default=60.0, ge=0)
+    kis_token_wait_seconds: float = Field(default=75.0, gt=0)  # longest wait for another process's issuance
+    # tr_id overrides, JSON {"<default tr_id>": "<tr_id to send>"}, e.g. {"TTTC0012U": "TTTC0802U"}.
+    kis_tr_id_overrides: dict[str, str] = Field(default_factory=dict)
+    # Real-time consumer (`signalhub realtime`).
+    kis_ws_max_subscriptions: int = Field(default=40, gt=0)
+    realtime_symbols_refresh_seconds: float = Field(default=30.0, gt=0)
+    realtime_leader_ttl_seconds: float = Field(default=15.0, gt=0)
+    realtime_poll_seconds: float = Field(default=5.0, gt=0)  # REST polling while the WebSocket is down
+    realtime_reconnect_seconds: float = Field(default=2.0, gt=0)
+    realtime_metrics_port: int = Field(default=9541, ge=0, le=65535)  # on WORKER_METRICS_HOST; 0 disables
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:

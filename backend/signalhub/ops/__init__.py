@@ -1,0 +1,1 @@
+"""Operations: beat schedules and their single leader, invariants, daily reports, admin status."""
