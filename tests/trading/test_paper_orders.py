@@ -210,3 +210,16 @@ def test_broker_reject_is_recorded_and_counts_towards_cooldown(client):
     assert _order(order_id).state == "REJECTED" and _order(order_id).reason.startswith("broker:")
     rejected = execution.place_for_signal(uid, add_signal(), OPEN_AT)
     assert "failure_cooldown" in _order(rejected).reason
+
+
+def test_an_order_s_log_lines_carry_its_signal_id(client):
+    from tests.ops.test_logging import capture
+
+    _user(client)
+    add_stock(close=70_000, volume=1_000_000)
+    signal_id = add_signal(confidence=0.9)
+    with capture() as lines:
+        [order_id] = execution.orders_for_signals([signal_id], OPEN_AT)
+    timeline = [line for line in lines if line.get("order_id") == order_id]
+    assert {"order decided for signal", "order submission: submitted"} <= {line["message"] for line in timeline}
+    assert all(line["signal_id"] == signal_id for line in timeline)

@@ -141,6 +141,9 @@ def send_claimed(session: Session, ids: Sequence[int], now: datetime) -> SendSta
             metrics.NOTIFICATIONS.labels(channel=row.channel_kind, status="retry").inc()
             continue
         outcome["status"] = "failed"
+        logger.warning("delivery failed for good", extra={
+            "delivery_id": row.delivery_id, "signal_id": row.notification.signal_id, "channel": row.channel_kind,
+            "attempts": attempts, "error": error})
         metrics.NOTIFICATIONS.labels(channel=row.channel_kind, status="failed").inc()
         stats.failed += 1
         stats.failed_ids.append(row.delivery_id)

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from datetime import timedelta
 
 from signalhub.core.config import get_settings
 from signalhub.core.db import session_scope
+from signalhub.core.logging import log_context
 from signalhub.core.time import utcnow
 from signalhub.notifications import delivery, digest, fanout, repository
 from signalhub.worker import celery_app
+
+logger = logging.getLogger(__name__)
 
 # A worker that died mid-send leaves rows 'sending'; after this long they are sent again.
 SENDING_LEASE = timedelta(minutes=10)
@@ -25,9 +29,13 @@ def enqueue_sends(ids: Sequence[int]) -> None:
 @celery_app.task(name="signalhub.notifications.tasks.fan_out_signals")
 def fan_out_signals(signal_ids: list[int]) -> dict[str, int]:
     """Create notifications and deliveries for new signals (idempotent: dedup keys), then queue sends."""
-    with session_scope() as session:
-        result = fanout.fan_out(session, signal_ids, utcnow())
-    enqueue_sends(result.due_ids)
+    # The signal ids travel with the log lines here and with the send tasks enqueued (their timeline).
+    with log_context(signal_ids=signal_ids):
+        with session_scope() as session:
+            result = fanout.fan_out(session, signal_ids, utcnow())
+        enqueue_sends(result.due_ids)
+        logger.info("signals fanned out", extra={"notifications": result.notifications,
+                                                  "deliveries": result.deliveries})
     return {"notifications": result.notifications, "deliveries": result.deliveries,
             "skipped_cooldown": result.skipped_cooldown}
 

@@ -23,6 +23,7 @@ from signalhub.broker.base import (
 from signalhub.core import metrics
 from signalhub.core.config import get_settings
 from signalhub.core.db import session_scope
+from signalhub.core.logging import log_context
 from signalhub.core.time import utcnow
 from signalhub.trading import repository, risk, service, states
 
@@ -76,9 +77,12 @@ def orders_for_signals(signal_ids: list[int], now: datetime | None = None) -> li
 def place_for_signal(user_id: int, signal_id: int, now: datetime | None = None) -> int | None:
     """Size, check and record the order of one signal for one user, then send it; idempotent per signal."""
     now = now or utcnow()
-    order_id = _decide_for_signal(user_id, signal_id, now)
-    if order_id is not None:
-        submit_order(order_id)  # sent at the real clock, whatever instant the decision was judged at
+    # Every log line of this signal's order, here and in tasks it enqueues, carries the signal id (its timeline).
+    with log_context(signal_id=signal_id, user_id=user_id):
+        order_id = _decide_for_signal(user_id, signal_id, now)
+        if order_id is not None:
+            logger.info("order decided for signal", extra={"order_id": order_id})
+            submit_order(order_id)  # sent at the real clock, whatever instant the decision was judged at
     return order_id
 
 
@@ -130,6 +134,18 @@ def submit_order(order_id: int, now: datetime | None = None) -> str:
 
     Returns what happened: "claimed-by-other", "killed", "submitted", "rejected", "unknown", "failed"."""
     now = now or utcnow()
+    with session_scope() as session:
+        order = repository.get_order(session, order_id)
+        if order is None or order.state != states.PENDING or order.claimed_at is not None:
+            return "claimed-by-other"
+        signal_id = order.signal_id
+    with log_context(order_id=order_id, signal_id=signal_id):
+        outcome = _submit_claimable(order_id, now)
+    logger.info("order submission: %s", outcome, extra={"order_id": order_id, "signal_id": signal_id})
+    return outcome
+
+
+def _submit_claimable(order_id: int, now: datetime) -> str:
     with session_scope() as session:
         order = repository.get_order(session, order_id)
         if order is None or order.state != states.PENDING or order.claimed_at is not None:
