@@ -13,6 +13,8 @@
 - Ticks (including batched `0|H0STCNT0|003|...` frames) update the current INTRADAY_INTERVAL bar of their
   ticker in price_bars (upserted once a second); when a tick opens a new bar, the completed one is queued
   for signal evaluation, at most once per bar per ticker.
+- The leader also runs the users' fill-notice feed (`notice_feed.py`), one connection per user app key;
+  both use `hold_websocket` for connect / PINGPONG / reconnect.
 """
 
 from __future__ import annotations
@@ -22,9 +24,10 @@ import contextlib
 import json
 import logging
 import signal
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import pandas as pd
@@ -41,6 +44,9 @@ from signalhub.core.config import get_settings
 from signalhub.core.db import session_scope
 from signalhub.market_data import repository as bars_repository
 from signalhub.models.price_bar import PriceBar
+
+if TYPE_CHECKING:
+    from signalhub.broker.kis.notice_feed import NoticeFeed
 
 logger = logging.getLogger(__name__)
 
@@ -158,11 +164,10 @@ class RealtimeConsumer:
     def __init__(self, client: KisClient, *, ws_url: str | None = None, lease: LeaderLease | None = None,
                  symbols: Callable[[], list[str]] = _read_symbols,
                  enqueue_evaluation: Callable[[dict[str, str], str], None] = _enqueue_evaluation,
-                 poll_only_when_open: bool = True) -> None:
+                 poll_only_when_open: bool = True, notice_feed: NoticeFeed | None = None) -> None:
         settings = get_settings()
         self.client = client
-        base = ws_url or (settings.kis_paper_ws_url if client.paper else settings.kis_real_ws_url)
-        self.ws_url = base.rstrip("/") + "/tryitout"
+        self.ws_url = ws_url_for(client.paper, ws_url)
         self.lease = lease or get_leader_lease()
         self.max_subscriptions = settings.kis_ws_max_subscriptions
         self.refresh_seconds = settings.realtime_symbols_refresh_seconds
@@ -172,6 +177,7 @@ class RealtimeConsumer:
         self._symbols = symbols
         self._enqueue = enqueue_evaluation
         self._poll_only_when_open = poll_only_when_open
+        self.notice_feed = notice_feed  # users' fill notices, held alongside the market feed while leader
         self.tickers: dict[str, str] = {}  # code -> platform ticker (005930 -> 005930.KS)
         self.requested: set[str] = set()  # codes we sent a subscribe for on the current connection
         self.confirmed: set[str] = set()  # codes KIS confirmed (OPSP0000 / OPSP0002)
@@ -231,9 +237,7 @@ class RealtimeConsumer:
             self.refused.discard(code)
 
     def _message(self, code: str, tr_type: str) -> str:
-        return json.dumps({"header": {"approval_key": self._approval, "custtype": "P", "tr_type": tr_type,
-                                      "content-type": "utf-8"},
-                           "body": {"input": {"tr_id": TRADE_TR_ID, "tr_key": code}}})
+        return subscribe_message(self._approval, TRADE_TR_ID, code, tr_type)
 
     # --- running --------------------------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
@@ -256,9 +260,11 @@ class RealtimeConsumer:
     async def _lead(self, stop: asyncio.Event) -> None:
         await self.refresh_symbols()
         lost = asyncio.Event()
-        tasks = [asyncio.create_task(job) for job in (
-            self._renew_loop(lost), self._websocket_loop(), self._symbols_loop(), self._poll_loop(),
-            self._flush_loop())]
+        jobs = [self._renew_loop(lost), self._websocket_loop(), self._symbols_loop(), self._poll_loop(),
+                self._flush_loop()]
+        if self.notice_feed is not None:
+            jobs.append(self.notice_feed.run())
+        tasks = [asyncio.create_task(job) for job in jobs]
         waiters = [asyncio.create_task(stop.wait()), asyncio.create_task(lost.wait())]
         try:
             await asyncio.wait([*tasks, *waiters], return_when=asyncio.FIRST_COMPLETED)
@@ -293,30 +299,28 @@ class RealtimeConsumer:
                 logger.exception("realtime symbol refresh failed")
 
     async def _websocket_loop(self) -> None:
-        while True:
-            try:
-                self._approval = await asyncio.to_thread(self.client.approval_key)
-                async with connect(self.ws_url, ping_interval=None, open_timeout=10) as ws:
-                    self._ws = ws
-                    self.requested, self.confirmed, self.refused = set(), set(), set()
-                    self.connected.set()
-                    self.fallback = False
-                    metrics.REALTIME_CONNECTED.set(1)
-                    metrics.REALTIME_FALLBACK.set(0)
-                    logger.info("KIS WebSocket connected", extra={"url": self.ws_url})
-                    await self._sync_subscriptions()
-                    async for message in ws:
-                        await self._handle(ws, message if isinstance(message, str) else message.decode())
-                raise ConnectionError("KIS closed the WebSocket")
-            except (OSError, WebSocketException, KisError, TimeoutError, ConnectionError) as exc:
-                self._ws = None
-                self.connected.clear()
-                self.fallback = True
-                metrics.REALTIME_CONNECTED.set(0)
-                metrics.REALTIME_FALLBACK.set(1)
-                logger.warning("KIS WebSocket down; polling prices over REST until it reconnects",
-                               extra={"error": repr(exc)})
-                await asyncio.sleep(self.reconnect_seconds)
+        await hold_websocket(self.ws_url, self.client.approval_key, on_open=self._on_open, on_message=self._handle,
+                             on_down=self._on_down, reconnect_seconds=self.reconnect_seconds)
+
+    async def _on_open(self, ws: ClientConnection, approval: str) -> None:
+        self._approval = approval
+        self._ws = ws
+        self.requested, self.confirmed, self.refused = set(), set(), set()
+        self.connected.set()
+        self.fallback = False
+        metrics.REALTIME_CONNECTED.set(1)
+        metrics.REALTIME_FALLBACK.set(0)
+        logger.info("KIS WebSocket connected", extra={"url": self.ws_url})
+        await self._sync_subscriptions()
+
+    def _on_down(self, exc: BaseException) -> None:
+        self._ws = None
+        self.connected.clear()
+        self.fallback = True
+        metrics.REALTIME_CONNECTED.set(0)
+        metrics.REALTIME_FALLBACK.set(1)
+        logger.warning("KIS WebSocket down; polling prices over REST until it reconnects",
+                       extra={"error": repr(exc)})
 
     async def _handle(self, ws: ClientConnection, message: str) -> None:
         if message[:1] in ("0", "1"):
@@ -330,19 +334,13 @@ class RealtimeConsumer:
                     self._add_tick(tick)
             return
         data = json.loads(message)
-        header = data.get("header", {})
-        if header.get("tr_id") == "PINGPONG":
-            await ws.send(message)  # KIS drops sessions that do not answer
-            return
-        body = data.get("body", {})
+        header, body = data.get("header", {}), data.get("body", {})
         code, msg_cd = str(header.get("tr_key", "")), str(body.get("msg_cd", ""))
         if msg_cd in ("OPSP0000", "OPSP0002"):
             self.confirmed.add(code)
         elif msg_cd == "OPSP0008":
             self.refused.add(code)
             logger.warning("KIS refused a subscription (cap reached); polling it over REST", extra={"code": code})
-        elif msg_cd == "OPSP8996":
-            raise ConnectionError("approval key already in use by another session")
         elif msg_cd != "OPSP0001":
             logger.warning("KIS WebSocket control reply", extra={"msg_cd": msg_cd, "msg1": body.get("msg1")})
 
@@ -386,6 +384,49 @@ class RealtimeConsumer:
             self._enqueue(completed, self.book.interval)
 
 
+def subscribe_message(approval: str, tr_id: str, tr_key: str, tr_type: str) -> str:
+    """A KIS WebSocket register ("1") or release ("2") message for one (tr_id, tr_key)."""
+    return json.dumps({"header": {"approval_key": approval, "custtype": "P", "tr_type": tr_type,
+                                  "content-type": "utf-8"},
+                       "body": {"input": {"tr_id": tr_id, "tr_key": tr_key}}})
+
+
+def ws_url_for(paper: bool, base: str | None = None) -> str:
+    """The KIS WebSocket endpoint of the paper or real host (`base` overrides the configured host)."""
+    settings = get_settings()
+    base = base or (settings.kis_paper_ws_url if paper else settings.kis_real_ws_url)
+    return base.rstrip("/") + "/tryitout"
+
+
+async def hold_websocket(url: str, approval_key: Callable[[], str], *,
+                         on_open: Callable[[ClientConnection, str], Awaitable[None]],
+                         on_message: Callable[[ClientConnection, str], Awaitable[None]],
+                         on_down: Callable[[BaseException], None], reconnect_seconds: float) -> None:
+    """Keep one KIS WebSocket up forever: a fresh approval key per connection, PINGPONG answered, reconnect on drop.
+
+    `on_open(ws, approval_key)` (re)sends the subscriptions, `on_message` gets every other frame, `on_down`
+    hears why the connection ended before the next attempt `reconnect_seconds` later. Cancel to stop."""
+    while True:
+        try:
+            approval = await asyncio.to_thread(approval_key)
+            async with connect(url, ping_interval=None, open_timeout=10) as ws:
+                await on_open(ws, approval)
+                async for message in ws:
+                    text = message if isinstance(message, str) else message.decode()
+                    if text[:1] == "{":
+                        control = json.loads(text)
+                        if control.get("header", {}).get("tr_id") == "PINGPONG":
+                            await ws.send(text)  # KIS drops sessions that do not answer
+                            continue
+                        if control.get("body", {}).get("msg_cd") == "OPSP8996":
+                            raise ConnectionError("approval key already in use by another session")
+                    await on_message(ws, text)
+            raise ConnectionError("KIS closed the WebSocket")
+        except (OSError, WebSocketException, KisError, TimeoutError, ConnectionError) as exc:
+            on_down(exc)
+            await asyncio.sleep(reconnect_seconds)
+
+
 async def _wait(stop: asyncio.Event, seconds: float) -> None:
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), seconds)
@@ -403,9 +444,11 @@ def run_forever() -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        from signalhub.broker.kis.notice_feed import NoticeFeed
+
         client = KisClient.from_settings()
         try:
-            await RealtimeConsumer(client).run(stop)
+            await RealtimeConsumer(client, notice_feed=NoticeFeed()).run(stop)
         finally:
             client.close()
 
