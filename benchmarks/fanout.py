@@ -33,8 +33,10 @@ TARGET_DELIVERIES_PER_SECOND = 5000
 
 RECEIVER = textwrap.dedent('''
     import os
+    import time
     COUNT_FILE = os.environ["COUNT_FILE"]
     seen = set()
+    first = []
     async def app(scope, receive, send):
         if scope["type"] != "http":
             return
@@ -45,10 +47,12 @@ RECEIVER = textwrap.dedent('''
             if not message.get("more_body"):
                 break
         headers = dict(scope["headers"])
+        if not first:
+            first.append(time.time())
         seen.add(headers.get(b"webhook-id", b""))
         if len(seen) % 500 == 0:
             with open(COUNT_FILE, "w") as handle:
-                handle.write(str(len(seen)))
+                handle.write(f"{len(seen)} {first[0]} {time.time()}")
         await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
         await send({"type": "http.response.body", "body": b"ok"})
 ''')
@@ -154,23 +158,24 @@ def main() -> int:
             break
         time.sleep(0.2)
     t_total = time.perf_counter() - t0
-    received = int(count_file.read_text()) if count_file.exists() else 0
+    received, first_at, last_at = (count_file.read_text().split() if count_file.exists() else ("0", "0", "1"))
+    received, receiving = int(received), max(float(last_at) - float(first_at), 1e-9)
     for proc in [*workers, receiver]:
         os.killpg(proc.pid, signal.SIGTERM)
     for proc in [*workers, receiver]:
         proc.wait(timeout=60)
 
     rows = fanned["notifications"] + fanned["deliveries"]
-    sending = max(t_total - t_fanout, 1e-9)
+    rate = received / receiving
     print(f"fan-out task: {fanned['notifications']:,} notifications + {fanned['deliveries']:,} deliveries in "
-          f"{t_fanout:.2f} s = {rows / t_fanout:,.0f} rows/s")
-    print(f"sending: {sent:,} deliveries marked sent (receiver counted >= {received:,} distinct webhook-ids) in "
-          f"{sending:.2f} s = {sent / sending:,.0f} deliveries/s "
-          f"({args.workers} workers x {args.concurrency} processes)")
-    print(f"end to end: {sent:,} in {t_total:.2f} s = {sent / t_total:,.0f} deliveries/s; "
-          f"ratio to {REFERENCE_EVENTS_PER_SECOND} events/s: {sent / t_total / REFERENCE_EVENTS_PER_SECOND:.2f}x; "
-          f"target {TARGET_DELIVERIES_PER_SECOND}/s: "
-          f"{'met' if sent / sending >= TARGET_DELIVERIES_PER_SECOND else 'NOT met'}")
+          f"{t_fanout:.2f} s = {rows / t_fanout:,.0f} rows/s (sending starts with its first committed part)")
+    print(f"sending: the receiver got {received:,} distinct signed webhooks between its first and last in "
+          f"{receiving:.2f} s = {rate:,.0f} deliveries/s ({args.workers} workers x {args.concurrency} processes)")
+    print(f"end to end: {sent:,} marked sent {t_total:.2f} s after the fan-out task was queued = "
+          f"{sent / t_total:,.0f} deliveries/s; ratio to {REFERENCE_EVENTS_PER_SECOND} events/s: "
+          f"{sent / t_total / REFERENCE_EVENTS_PER_SECOND:.2f}x")
+    verdict = "met" if rate >= TARGET_DELIVERIES_PER_SECOND else "NOT met"
+    print(f"target {TARGET_DELIVERIES_PER_SECOND:,} deliveries/s: {verdict}")
     return 0
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -53,8 +53,12 @@ def _watchlists(session: Session, user_ids: set[int]) -> dict[int, set[str]]:
     return lists
 
 
-def fan_out(session: Session, signal_ids: Sequence[int], now: datetime) -> FanoutResult:
-    """Match signals against every active rule and store notifications and deliveries (idempotent)."""
+def fan_out(session: Session, signal_ids: Sequence[int], now: datetime, *, chunk_size: int = 2000,
+            on_chunk: Callable[[FanoutResult], None] | None = None) -> FanoutResult:
+    """Match signals against every active rule and store notifications and deliveries (idempotent).
+
+    Matches are stored `chunk_size` at a time; `on_chunk` sees each part as soon as it is stored, so a caller
+    can commit it and start sending while the rest is still being written."""
     result = FanoutResult()
     signals = list(session.scalars(select(Signal).where(Signal.id.in_(list(signal_ids))).order_by(Signal.id)))
     rules = rules_repository.active_rules(session)
@@ -73,9 +77,25 @@ def fan_out(session: Session, signal_ids: Sequence[int], now: datetime) -> Fanou
         session, [r.id for r in rules if r.cooldown_minutes], now - timedelta(minutes=longest)) if longest else set()
     by_id = {s.id: s for s in signals}
     users = {u.id: u for u in session.scalars(select(User).where(User.id.in_({uid for uid, _ in matches})))}
+    pairs = list(matches.items())
+    for start in range(0, len(pairs), chunk_size):
+        part = _store(session, pairs[start:start + chunk_size], by_id, users, recent, now)
+        result.notifications += part.notifications
+        result.deliveries += part.deliveries
+        result.skipped_cooldown += part.skipped_cooldown
+        result.due_ids.extend(part.due_ids)
+        if on_chunk is not None:
+            on_chunk(part)
+    return result
+
+
+def _store(session: Session, pairs: Sequence[tuple[tuple[int, int], list[AlertRule]]], by_id: dict[int, Signal],
+           users: dict[int, User], recent: set[tuple[int, str]], now: datetime) -> FanoutResult:
+    """Notifications and deliveries of some (user, signal) matches."""
+    result = FanoutResult()
     base_url = get_settings().public_base_url
     rows, plan = [], {}
-    for (user_id, signal_id), candidates in matches.items():
+    for (user_id, signal_id), candidates in pairs:
         signal = by_id[signal_id]
         # A rule in its cooldown for this ticker stays quiet; another matching rule may still speak.
         live = [r for r in candidates if not (r.cooldown_minutes and (r.id, signal.ticker) in recent)]

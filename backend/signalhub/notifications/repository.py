@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, func, select, update
+from sqlalchemy import Column, Row, Table, func, select, update
 from sqlalchemy.orm import Session
 
 from signalhub.models.notification import Notification
@@ -61,28 +61,27 @@ def active_channels(session: Session, channel_ids: Sequence[int]) -> dict[int, N
 
 # --- notifications and deliveries ------------------------------------------------------------------------
 
+def _insert_new(session: Session, table: Table, rows: Sequence[dict[str, Any]], unique: list[str],
+                returning: Sequence[Column[Any]]) -> list[Row[Any]]:
+    """INSERT ... ON CONFLICT DO NOTHING RETURNING, as one executemany: compiled once, sent in large batches."""
+    if not rows:
+        return []
+    stmt = _insert(session)(table).on_conflict_do_nothing(index_elements=unique).returning(*returning)
+    return list(session.connection().execute(stmt, list(rows)))
+
+
 def insert_notifications(session: Session, rows: Sequence[dict[str, Any]]) -> dict[str, int]:
     """Insert notifications whose dedup key is new; returns {dedup_key: id} of those inserted."""
-    out: dict[str, int] = {}
-    insert = _insert(session)
-    for start in range(0, len(rows), 1000):
-        stmt = (insert(Notification).values(list(rows[start:start + 1000]))
-                .on_conflict_do_nothing(index_elements=["dedup_key"])
-                .returning(Notification.id, Notification.dedup_key))
-        out.update({key: nid for nid, key in session.execute(stmt)})
-    return out
+    table = Notification.__table__
+    return {key: nid for nid, key in _insert_new(session, table, rows, ["dedup_key"],
+                                                 [table.c.id, table.c.dedup_key])}
 
 
 def insert_deliveries(session: Session, rows: Sequence[dict[str, Any]]) -> list[tuple[int, str]]:
     """Insert deliveries not there yet; returns (id, status) of those inserted."""
-    out: list[tuple[int, str]] = []
-    insert = _insert(session)
-    for start in range(0, len(rows), 1000):
-        stmt = (insert(NotificationDelivery).values(list(rows[start:start + 1000]))
-                .on_conflict_do_nothing(index_elements=["notification_id", "channel_id"])
-                .returning(NotificationDelivery.id, NotificationDelivery.status))
-        out.extend((did, status) for did, status in session.execute(stmt))
-    return out
+    table = NotificationDelivery.__table__
+    return [(did, status) for did, status in _insert_new(session, table, rows, ["notification_id", "channel_id"],
+                                                         [table.c.id, table.c.status])]
 
 
 def last_rule_notifications(session: Session, rule_ids: Sequence[int], since: datetime) -> set[tuple[int, str]]:

@@ -32,8 +32,12 @@ def fan_out_signals(signal_ids: list[int]) -> dict[str, int]:
     # The signal ids travel with the log lines here and with the send tasks enqueued (their timeline).
     with log_context(signal_ids=signal_ids):
         with session_scope() as session:
-            result = fanout.fan_out(session, signal_ids, utcnow())
-        enqueue_sends(result.due_ids)
+            def send_part(part: fanout.FanoutResult) -> None:
+                # Commit each stored part and send it while the next is written (dedup keys keep re-runs safe).
+                session.commit()
+                enqueue_sends(part.due_ids)
+
+            result = fanout.fan_out(session, signal_ids, utcnow(), on_chunk=send_part)
         logger.info("signals fanned out", extra={"notifications": result.notifications,
                                                   "deliveries": result.deliveries})
     return {"notifications": result.notifications, "deliveries": result.deliveries,
