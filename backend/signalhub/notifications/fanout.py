@@ -18,6 +18,7 @@ from signalhub.models.signal import Signal
 from signalhub.models.user import User
 from signalhub.models.watchlist_item import WatchlistItem
 from signalhub.notifications import matching, repository
+from signalhub.notifications.channels.base import Message
 from signalhub.notifications.render import render_signal
 
 
@@ -78,8 +79,9 @@ def fan_out(session: Session, signal_ids: Sequence[int], now: datetime, *, chunk
     by_id = {s.id: s for s in signals}
     users = {u.id: u for u in session.scalars(select(User).where(User.id.in_({uid for uid, _ in matches})))}
     pairs = list(matches.items())
+    rendered: dict[tuple[int, str], Message] = {}
     for start in range(0, len(pairs), chunk_size):
-        part = _store(session, pairs[start:start + chunk_size], by_id, users, recent, now)
+        part = _store(session, pairs[start:start + chunk_size], by_id, users, recent, now, rendered)
         result.notifications += part.notifications
         result.deliveries += part.deliveries
         result.skipped_cooldown += part.skipped_cooldown
@@ -90,8 +92,9 @@ def fan_out(session: Session, signal_ids: Sequence[int], now: datetime, *, chunk
 
 
 def _store(session: Session, pairs: Sequence[tuple[tuple[int, int], list[AlertRule]]], by_id: dict[int, Signal],
-           users: dict[int, User], recent: set[tuple[int, str]], now: datetime) -> FanoutResult:
-    """Notifications and deliveries of some (user, signal) matches."""
+           users: dict[int, User], recent: set[tuple[int, str]], now: datetime,
+           rendered: dict[tuple[int, str], Message]) -> FanoutResult:
+    """Notifications and deliveries of some (user, signal) matches (`rendered`: messages by signal and zone)."""
     result = FanoutResult()
     base_url = get_settings().public_base_url
     rows, plan = [], {}
@@ -103,8 +106,12 @@ def _store(session: Session, pairs: Sequence[tuple[tuple[int, int], list[AlertRu
         if not live:
             continue
         key = f"signal:{signal_id}:user:{user_id}"
-        message = render_signal(signal_payload(signal), delivery_id=key, user_timezone=users[user_id].timezone,
-                                base_url=base_url)
+        zone = users[user_id].timezone
+        message = rendered.get((signal_id, zone))
+        if message is None:
+            # Users in the same time zone read the same message: render it once per signal and zone.
+            message = rendered[(signal_id, zone)] = render_signal(signal_payload(signal), delivery_id=key,
+                                                                  user_timezone=zone, base_url=base_url)
         rows.append({"user_id": user_id, "dedup_key": key, "kind": "signal", "rule_id": live[0].id,
                      "signal_id": signal_id, "ticker": signal.ticker, "title": message.title[:300],
                      "body": message.text, "data": {"payload": dict(message.data), "html": message.html},
