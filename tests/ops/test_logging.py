@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -89,3 +92,26 @@ def test_task_enqueued_by_a_request_logs_the_request_s_correlation_id(client):
     assert all(line["task"] == "signalhub.market_data.tasks.update_prices" for line in task_lines)
     # The worker thread does not keep the id once the task is done.
     assert get_correlation_id() is None
+
+
+def test_a_worker_process_writes_json_lines(tmp_path):
+    """Celery's own log set-up is replaced: a real worker's lines (its start-up included) are JSON."""
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite'}", "WORKER_METRICS_PORT": "0",
+           "CELERY_BROKER_URL": f"sqla+sqlite:///{tmp_path / 'broker.db'}",
+           "CELERY_RESULT_BACKEND": f"db+sqlite:///{tmp_path / 'results.db'}"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "signalhub.worker", "worker", "--concurrency", "1", "-n",
+         "jsonlog@%h", "--without-mingle", "--without-gossip", "--loglevel", "INFO"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    lines: list[dict] = []
+    try:
+        for raw in proc.stderr:
+            if raw.startswith("{"):
+                lines.append(json.loads(raw))
+            if any("ready" in line["message"] for line in lines):
+                break
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    assert any(line["logger"].startswith("celery") and "ready" in line["message"] for line in lines)
+    assert all({"ts", "level", "logger", "message"} <= set(line) for line in lines)

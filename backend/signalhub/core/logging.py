@@ -85,16 +85,22 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
-def configure_logging(level: str = "INFO") -> None:
+def configure_logging(level: str | int = "INFO") -> None:
     """Send the root logger's records to stderr as JSON lines (idempotent)."""
     root = logging.getLogger()
+    root.setLevel(level.upper() if isinstance(level, str) else level)
     if any(isinstance(h.formatter, JsonFormatter) for h in root.handlers):
-        root.setLevel(level.upper())
         return
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     root.addHandler(handler)
-    root.setLevel(level.upper())
+
+
+def _on_setup_logging(loglevel: str | int | None = None, **_: Any) -> None:
+    # Connected, this replaces Celery's own log set-up: workers and beat write the same JSON lines as the API.
+    from signalhub.core.config import get_settings
+
+    configure_logging(loglevel or get_settings().log_level)
 
 
 class CorrelationIdMiddleware:
@@ -165,3 +171,4 @@ def install_celery_context() -> None:
     signals.before_task_publish.connect(_on_publish, weak=False, dispatch_uid="signalhub-log-publish")
     signals.task_prerun.connect(_on_prerun, weak=False, dispatch_uid="signalhub-log-prerun")
     signals.task_postrun.connect(_on_postrun, weak=False, dispatch_uid="signalhub-log-postrun")
+    signals.setup_logging.connect(_on_setup_logging, weak=False, dispatch_uid="signalhub-log-setup")
