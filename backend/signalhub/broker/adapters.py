@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 PAPER, KIS_PAPER, KIS_REAL = "paper", "kis_paper", "kis_real"
 BROKERS = (PAPER, KIS_PAPER, KIS_REAL)
-KST = calendars.get_calendar(calendars.XKRX).tz
+KST = calendars.KST
 # KIS order times are whole seconds (ORD_TMD HHMMSS), our clock is not: match with this much slack.
 _MATCH_SLACK = timedelta(seconds=5)
 T = TypeVar("T")

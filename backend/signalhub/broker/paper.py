@@ -37,8 +37,20 @@ from signalhub.models.paper_account import PaperAccount
 from signalhub.models.paper_order import PaperOrder
 from signalhub.models.price_bar import PriceBar
 
-KST = calendars.get_calendar(calendars.XKRX).tz
+KST = calendars.KST
 _CENT = Decimal("0.000001")
+
+
+def fill_costs(ticker: str, side: str, gross: Decimal, commission_rate: Decimal | None = None,
+               sell_tax_rate: Decimal | None = None) -> tuple[Decimal, Decimal]:
+    """Commission on every fill and the KRX sell tax on sells (rates default to the PAPER_* settings)."""
+    settings = get_settings()
+    if commission_rate is None:
+        commission_rate = Decimal(str(settings.paper_commission_rate))
+    if sell_tax_rate is None:
+        sell_tax_rate = Decimal(str(settings.paper_sell_tax_rate))
+    is_krx = calendars.exchange_for_ticker(ticker) == calendars.XKRX
+    return gross * commission_rate, gross * sell_tax_rate if side == "SELL" and is_krx else Decimal(0)
 
 
 def _money(value: Decimal) -> Decimal:
@@ -108,9 +120,8 @@ class PaperBroker(BrokerAdapter):
         if price is None or quantity <= 0:
             return
         gross = price * quantity
-        commission = _money(gross * self.commission_rate)
-        is_krx = calendars.exchange_for_ticker(order.ticker) == calendars.XKRX
-        tax = _money(gross * self.sell_tax_rate) if order.side == "SELL" and is_krx else Decimal(0)
+        commission, tax = (_money(cost) for cost in fill_costs(order.ticker, order.side, gross,
+                                                                self.commission_rate, self.sell_tax_rate))
         holdings = dict(account.holdings)
         held = holdings.get(order.ticker, {"quantity": 0, "avg_price": "0"})
         held_qty, held_avg = int(held["quantity"]), Decimal(held["avg_price"])

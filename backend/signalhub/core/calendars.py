@@ -12,6 +12,7 @@ import warnings
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import cache
+from zoneinfo import ZoneInfo
 
 import exchange_calendars as xcals
 import numpy as np
@@ -20,6 +21,7 @@ import pandas as pd
 XKRX = "XKRX"
 XNYS = "XNYS"
 EXCHANGES: tuple[str, ...] = (XKRX, XNYS)
+KST = ZoneInfo("Asia/Seoul")  # the XKRX calendar's zone; KIS times are in it
 # Earliest bundled bar is 005930.KS on 1990-09-11; both calendars start here so any bundled or
 # yfinance-era date is inside the calendar bounds.
 CALENDAR_START = pd.Timestamp("1990-01-01")

@@ -64,8 +64,10 @@ def orders_for_signals(signal_ids: list[int], now: datetime | None = None) -> li
     with session_scope() as session:
         signals = repository.get_signals(session, signal_ids)
         users = repository.opted_in_settings(session)
+        # Each user's tradable tickers are read once, not once per signal.
+        tickers = {s.user_id: service.trading_tickers(session, s) for s in users}
         pairs = [(s.user_id, signal.id) for signal in signals for s in users
-                 if service.signal_matches(session, s, signal)]
+                 if service.signal_matches(s, signal, tickers[s.user_id])]
     order_ids = []
     for user_id, signal_id in pairs:
         order_id = place_for_signal(user_id, signal_id, now)

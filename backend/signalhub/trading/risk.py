@@ -9,7 +9,7 @@ from decimal import Decimal
 from signalhub.core import calendars
 from signalhub.models.trading_settings import TradingSettings
 
-KST = calendars.get_calendar(calendars.XKRX).tz
+KST = calendars.KST
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 HUNDRED = Decimal(100)
 

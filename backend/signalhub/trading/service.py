@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -13,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from signalhub.broker.adapters import BROKERS, KIS_PAPER, KIS_REAL, PAPER
 from signalhub.broker.base import BrokerAdapter, BrokerExecution, BrokerOrderStatus, OrderRequest
-from signalhub.broker.paper import latest_bar
+from signalhub.broker.paper import fill_costs, latest_bar
 from signalhub.core import calendars, metrics
 from signalhub.core.config import get_settings
 from signalhub.core.crypto import decrypt_json, encrypt_json
@@ -40,7 +41,7 @@ from signalhub.trading.schemas import (
 )
 from signalhub.watchlists import repository as watchlist_repository
 
-KST = calendars.get_calendar(calendars.XKRX).tz
+KST = calendars.KST
 _PRICE_STEP = Decimal("0.000001")
 GRADE_FACTOR = {"STRONG_BUY": Decimal("1"), "STRONG_SELL": Decimal("1"), "BUY": Decimal("0.6"),
                 "SELL": Decimal("0.6")}
@@ -248,12 +249,16 @@ def size_for_signal(signal: Signal, settings: TradingSettings, ctx: risk.Context
     return quantity, numbers
 
 
-def signal_matches(session: Session, settings: TradingSettings, signal: Signal) -> bool:
-    """Whether a signal should trade for this user: its grade and ticker (listed, or on the watchlist)."""
+def trading_tickers(session: Session, settings: TradingSettings) -> set[str]:
+    """The tickers a user's signals may trade: those listed in the settings, else the user's watchlist."""
+    return set(settings.tickers or [item.ticker for item, _ in watchlist_repository.list_for_user(
+        session, settings.user_id)])
+
+
+def signal_matches(settings: TradingSettings, signal: Signal, tickers: Collection[str]) -> bool:
+    """Whether a signal should trade for this user: its grade, and its ticker among `trading_tickers`."""
     if signal.grade not in GRADE_FACTOR or (settings.min_grade == "STRONG" and not signal.grade.startswith("STRONG")):
         return False
-    tickers = settings.tickers or [item.ticker for item, _ in watchlist_repository.list_for_user(
-        session, settings.user_id)]
     return signal.ticker in tickers
 
 
@@ -378,11 +383,7 @@ def add_fill(session: Session, order: TradingOrder, *, cumulative: int, price: D
 
 def _estimate_costs(order: TradingOrder, gross: Decimal) -> tuple[Decimal, Decimal]:
     # KIS ccld reports no per-fill costs: estimate with the configured commission and sell tax.
-    settings = get_settings()
-    commission = gross * Decimal(str(settings.paper_commission_rate))
-    is_krx = calendars.exchange_for_ticker(order.ticker) == calendars.XKRX
-    tax = gross * Decimal(str(settings.paper_sell_tax_rate)) if order.side == "SELL" and is_krx else Decimal(0)
-    return commission, tax
+    return fill_costs(order.ticker, order.side, gross)
 
 
 def apply_execution(session: Session, order: TradingOrder, execution: BrokerExecution, cumulative: int, source: str,

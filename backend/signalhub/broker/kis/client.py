@@ -18,21 +18,20 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import httpx
 import pandas as pd
 
 from signalhub.broker.kis.tokens import IssuedToken, TokenStore, TokenThrottled, TokenUnavailable
 from signalhub.broker.kis.trids import tr_id
-from signalhub.core import metrics
+from signalhub.core import calendars, metrics
 from signalhub.core.config import get_settings
 from signalhub.core.throttle import RateLimiter, ThrottleTimeout, get_rate_limiter
 from signalhub.market_data.providers.base import BAR_COLUMNS, empty_bars
 
 logger = logging.getLogger(__name__)
 
-KST = ZoneInfo("Asia/Seoul")
+KST = calendars.KST
 # Codes after which the request was refused before doing anything, so sending it again is safe.
 RATE_LIMITED = frozenset({"EGW00201", "EGW00215"})
 TOKEN_REJECTED = frozenset({"EGW00123", "EGW00121"})

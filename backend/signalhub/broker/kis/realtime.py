@@ -28,7 +28,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
-from zoneinfo import ZoneInfo
 
 import pandas as pd
 from prometheus_client import start_http_server
@@ -50,7 +49,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-KST = ZoneInfo("Asia/Seoul")
+KST = calendars.KST
 TRADE_TR_ID = "H0STCNT0"
 TRADE_FIELDS = 46
 SOURCE = "kis"

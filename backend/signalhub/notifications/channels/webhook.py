@@ -12,7 +12,7 @@ import secrets
 import socket
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -150,7 +150,7 @@ class WebhookChannel:
         if requests:
             for (index, *_rest), result in zip(requests, asyncio.run(_post_all(requests)), strict=True):
                 results[index] = result
-        return [r for r in results if r is not None]
+        return cast(list[SendResult], results)  # each item was refused above or posted
 
 
 def _prepare(config: Mapping[str, Any], message: Message,
