@@ -67,3 +67,30 @@ def test_timestamps_round_trip_as_aware_utc(db_session):
     stored = db_session.get(User, user.id).created_at
     assert stored.tzinfo is not None and stored.utcoffset() == timedelta(0)
     assert stored == datetime(2025, 1, 2, 0, 0, tzinfo=UTC)
+
+
+def test_notification_content_moves_to_messages_and_back(scratch_url):
+    """0010 keeps what every existing notification said, up and down."""
+    migrate_to(scratch_url, "0009")
+    engine = build_engine(scratch_url)
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO users (email, username, password_hash, role, is_active, timezone, "
+                          "initial_capital, capital_currency, created_at, updated_at) VALUES ('a@example.com', 'a', "
+                          "'x', 'user', true, 'UTC', 0, 'USD', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"))
+        for key, title in (("k1", "🟢 STRONG_BUY AAPL"), ("k2", "Order filled")):
+            conn.execute(text("INSERT INTO notifications (user_id, dedup_key, kind, title, body, data, created_at) "
+                              "VALUES (1, :key, 'notice', :title, :body, :data, CURRENT_TIMESTAMP)"),
+                         {"key": key, "title": title, "body": f"body of {key}", "data": '{"html": "<p>x</p>"}'})
+    migrate_to(scratch_url, "0010")
+    with engine.connect() as conn:
+        moved = conn.execute(text("SELECT n.dedup_key, m.title, m.body, m.data FROM notifications n JOIN "
+                                  "notification_messages m ON m.id = n.message_id ORDER BY n.id")).all()
+    assert [(k, t, b) for k, t, b, _ in moved] == [("k1", "🟢 STRONG_BUY AAPL", "body of k1"),
+                                                     ("k2", "Order filled", "body of k2")]
+    assert all("<p>x</p>" in str(data) for *_, data in moved)
+    downgrade_to(scratch_url, "0009")
+    with engine.connect() as conn:
+        back = conn.execute(text("SELECT dedup_key, title, body FROM notifications ORDER BY id")).all()
+    assert [tuple(row) for row in back] == [("k1", "🟢 STRONG_BUY AAPL", "body of k1"),
+                                            ("k2", "Order filled", "body of k2")]
+    engine.dispose()

@@ -12,14 +12,14 @@ import uvicorn
 
 from signalhub.core.db import session_scope
 from signalhub.core.time import utcnow
-from signalhub.models import Notification
+from signalhub.models import Notification, NotificationMessage
 from tests.helpers import auth_headers
 
 
 def _notify(user_id: int, key: str) -> None:
     with session_scope() as session:
-        session.add(Notification(user_id=user_id, dedup_key=key, kind="notice", title=f"hello {key}", body="b",
-                                 data={}, created_at=utcnow()))
+        session.add(Notification(user_id=user_id, dedup_key=key, kind="notice", created_at=utcnow(),
+                                 message=NotificationMessage(key=f"n:{key}", title=f"hello {key}", body="b")))
 
 
 def test_stream_sends_new_notifications_and_only_the_owners(client):

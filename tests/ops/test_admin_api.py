@@ -11,6 +11,7 @@ from signalhub.models import (
     Notification,
     NotificationChannel,
     NotificationDelivery,
+    NotificationMessage,
     PriceBar,
     Stock,
     SystemFlag,
@@ -105,7 +106,8 @@ def test_failed_delivery_replay(client, db_session, tmp_dir):
     now = utcnow()
     channel = NotificationChannel(user_id=user, kind="email", name="mail", destination_hint="a***@example.com",
                                   config_encrypted=_encrypted({"address": "ann@example.com"}))
-    notice = Notification(user_id=user, dedup_key="replay-me", kind="notice", title="Hello", body="Body")
+    notice = Notification(user_id=user, dedup_key="replay-me", kind="notice",
+                          message=NotificationMessage(key="n:replay-me", title="Hello", body="Body"))
     db_session.add_all([channel, notice])
     db_session.flush()
     failed = NotificationDelivery(notification_id=notice.id, channel_id=channel.id, user_id=user,

@@ -13,7 +13,15 @@ from signalhub.core.config import get_settings
 from signalhub.core.db import session_scope
 from signalhub.market_data import repository as market_repository
 from signalhub.market_data.providers.replay import ReplayClock, ReplayProvider
-from signalhub.models import Notification, NotificationChannel, NotificationDelivery, User, UserRole, WatchlistItem
+from signalhub.models import (
+    Notification,
+    NotificationChannel,
+    NotificationDelivery,
+    NotificationMessage,
+    User,
+    UserRole,
+    WatchlistItem,
+)
 from signalhub.ops import invariants
 from signalhub.ops.tasks import check_invariants
 from signalhub.signals.pipeline import ingest
@@ -150,7 +158,8 @@ def test_a_failing_channel_kind_fires_above_the_ratio(client, db_session, env):
                                           destination_hint="h") for kind in ("email", "webhook")}
     outcomes = [("email", "failed"), ("email", "failed"), ("email", "failed"), ("email", "sent"),
                 ("webhook", "failed"), ("webhook", "failed")]  # webhook: too few attempts to judge
-    notifications = [Notification(user_id=user, dedup_key=f"n{i}", kind="notice", title="t", body="b")
+    notifications = [Notification(user_id=user, dedup_key=f"n{i}", kind="notice",
+                                  message=NotificationMessage(key=f"n:n{i}", title="t", body="b"))
                      for i in range(len(outcomes))]
     db_session.add_all([*channels.values(), *notifications])
     db_session.flush()

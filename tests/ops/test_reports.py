@@ -16,6 +16,7 @@ from signalhub.models import (
     Notification,
     NotificationChannel,
     NotificationDelivery,
+    NotificationMessage,
     RiskEvent,
     Signal,
     TradingOrder,
@@ -56,7 +57,9 @@ def test_each_user_gets_their_report_by_email_and_admins_a_summary(client, db_se
     db_session.add_all([email, hook, WatchlistItem(user_id=ann, ticker="AAPL")])
     signal = _signal(db_session)
     db_session.add(Notification(user_id=ann, dedup_key="signal:x:ann", kind="signal", signal_id=signal.id,
-                                ticker="AAPL", title="AAPL STRONG_BUY", body="...", created_at=SESSION))
+                                ticker="AAPL", created_at=SESSION,
+                                message=NotificationMessage(key="signal:x:zone:UTC", title="AAPL STRONG_BUY",
+                                                            body="...")))
     # bob only holds a Korean stock: nothing to report about New York. cho has nothing at all.
     portfolio_service.record_trade(db_session, bob, ticker="005930.KS", side="BUY", quantity=Decimal(10),
                                    price=Decimal(70000), fees=Decimal(0), executed_at=SESSION, source="manual")

@@ -7,6 +7,7 @@ from signalhub.models.kis_access_token import KisAccessToken
 from signalhub.models.notification import Notification
 from signalhub.models.notification_channel import NotificationChannel
 from signalhub.models.notification_delivery import NotificationDelivery
+from signalhub.models.notification_message import NotificationMessage
 from signalhub.models.paper_account import PaperAccount
 from signalhub.models.paper_order import PaperOrder
 from signalhub.models.portfolio_transaction import PortfolioTransaction, TradeSide, TradeSource
@@ -29,7 +30,7 @@ from signalhub.models.watchlist_item import WatchlistItem
 
 __all__ = [
     "AlertRule", "BackgroundJob", "Base", "BrokerAccount", "KisAccessToken",
-    "Notification", "NotificationChannel", "NotificationDelivery", "PaperAccount", "PaperOrder",
+    "Notification", "NotificationChannel", "NotificationDelivery", "NotificationMessage", "PaperAccount", "PaperOrder",
     "PortfolioTransaction", "Prediction", "PriceBar", "RefreshToken", "RiskEvent", "Signal", "SignalOutcome",
     "Simulation", "SimulationStatus", "Stock", "SystemFlag",
     "TechnicalIndicator",

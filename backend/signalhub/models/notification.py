@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import ForeignKey, Index, ScalarSelect, String, select
+from sqlalchemy.ext.hybrid import hybrid_property
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from signalhub.core.time import utcnow
 from signalhub.models.base import Base
+from signalhub.models.notification_message import NotificationMessage
 
 
 class Notification(Base):
@@ -27,8 +29,34 @@ class Notification(Base):
     rule_id: Mapped[int | None] = mapped_column(ForeignKey("alert_rules.id", ondelete="SET NULL"), default=None)
     signal_id: Mapped[int | None] = mapped_column(ForeignKey("signals.id", ondelete="SET NULL"), default=None)
     ticker: Mapped[str | None] = mapped_column(String(32), default=None)
-    title: Mapped[str] = mapped_column(String(300))
-    body: Mapped[str] = mapped_column(Text)
-    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # What it says lives once per distinct message: 10,000 users told of one signal share a handful of rows.
+    message_id: Mapped[int] = mapped_column(ForeignKey("notification_messages.id"), index=True)
     read_at: Mapped[datetime | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    message: Mapped[NotificationMessage] = relationship(lazy="joined", innerjoin=True)
+
+    @hybrid_property
+    def title(self) -> str:
+        """The message's one-line title."""
+        return self.message.title
+
+    @title.inplace.expression
+    @classmethod
+    def _title_expression(cls) -> ScalarSelect[str]:
+        return select(NotificationMessage.title).where(NotificationMessage.id == cls.message_id).scalar_subquery()
+
+    @hybrid_property
+    def body(self) -> str:
+        """The message's plain-text body."""
+        return self.message.body
+
+    @body.inplace.expression
+    @classmethod
+    def _body_expression(cls) -> ScalarSelect[str]:
+        return select(NotificationMessage.body).where(NotificationMessage.id == cls.message_id).scalar_subquery()
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """The message's data: `payload` (structured) and `html`."""
+        return self.message.data

@@ -49,9 +49,9 @@ def backoff_seconds(attempt: int, retry_after: float | None) -> float:
 
 
 def _message(row: SendingRow) -> Message:
-    data = row.notification.data or {}
-    return Message(delivery_id=f"dlv_{row.delivery_id}", title=row.notification.title,
-                   text=row.notification.body, html=data.get("html"), data=data.get("payload", {}))
+    data = row.message.data or {}
+    return Message(delivery_id=f"dlv_{row.delivery_id}", title=row.message.title,
+                   text=row.message.body, html=data.get("html"), data=data.get("payload", {}))
 
 
 def _send_all(rows: Sequence[SendingRow]) -> list[SendResult]:
@@ -143,7 +143,7 @@ def send_claimed(session: Session, ids: Sequence[int], now: datetime) -> SendSta
             continue
         outcome["status"] = "failed"
         logger.warning("delivery failed for good", extra={
-            "delivery_id": row.delivery_id, "signal_id": row.notification.signal_id, "channel": row.channel_kind,
+            "delivery_id": row.delivery_id, "signal_id": row.signal_id, "channel": row.channel_kind,
             "attempts": attempts, "error": error})
         metrics.NOTIFICATIONS.labels(channel=row.channel_kind, status="failed").inc()
         stats.failed += 1

@@ -27,17 +27,17 @@ def build_digests(session: Session, now: datetime) -> list[int]:
     channels = {c.id: c for c in session.scalars(
         select(NotificationChannel).where(NotificationChannel.id.in_({c for _, c in groups})))}
     base_url = get_settings().public_base_url
-    rows, members = [], {}
+    messages, members = {}, {}
     for (user_id, channel_id), items in groups.items():
         # Keyed by the first held delivery: a re-run after a crash finds the same digest, not a second one.
         key = f"digest:{channel_id}:{items[0][0].id}"
-        message = render_digest([n.data.get("payload", {}) for _, n in items], delivery_id=key,
-                                user_timezone=users[user_id].timezone, base_url=base_url)
-        rows.append({"user_id": user_id, "dedup_key": key, "kind": "digest", "title": message.title[:300],
-                     "body": message.text, "data": {"payload": dict(message.data), "html": message.html},
-                     "created_at": now})
+        messages[key] = render_digest([n.data.get("payload", {}) for _, n in items], delivery_id=key,
+                                      user_timezone=users[user_id].timezone, base_url=base_url)
         members[key] = (user_id, channel_id, items)
-    created = repository.insert_notifications(session, rows)
+    message_ids = repository.store_messages(session, messages, owned=True)
+    created = repository.insert_notifications(session, [
+        {"user_id": user_id, "dedup_key": key, "kind": "digest", "message_id": message_ids[key], "created_at": now}
+        for key, (user_id, _channel_id, _items) in members.items()])
     deliveries = []
     for key, (user_id, channel_id, items) in members.items():
         digest_id = created.get(key)

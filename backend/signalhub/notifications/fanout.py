@@ -8,14 +8,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
 from signalhub.alerts import repository as rules_repository
 from signalhub.core.config import get_settings
-from signalhub.models.alert_rule import AlertRule
 from signalhub.models.signal import Signal
-from signalhub.models.user import User
 from signalhub.models.watchlist_item import WatchlistItem
 from signalhub.notifications import matching, repository
 from signalhub.notifications.channels.base import Message
@@ -66,7 +64,7 @@ def fan_out(session: Session, signal_ids: Sequence[int], now: datetime, *, chunk
     if not signals or not rules:
         return result
     watchlists = _watchlists(session, {r.user_id for r in rules if r.use_watchlist})
-    matches: dict[tuple[int, int], list[AlertRule]] = defaultdict(list)
+    matches: dict[tuple[int, int], list[Row[Any]]] = defaultdict(list)
     for signal in signals:
         for rule in rules:
             if matching.rule_matches(rule, signal.ticker, signal.strategy, signal.action, signal.grade,
@@ -77,66 +75,81 @@ def fan_out(session: Session, signal_ids: Sequence[int], now: datetime, *, chunk
     recent = repository.last_rule_notifications(
         session, [r.id for r in rules if r.cooldown_minutes], now - timedelta(minutes=longest)) if longest else set()
     by_id = {s.id: s for s in signals}
-    users = {u.id: u for u in session.scalars(select(User).where(User.id.in_({uid for uid, _ in matches})))}
-    pairs = list(matches.items())
-    rendered: dict[tuple[int, str], Message] = {}
+    pairs: list[Match] = []
+    for (user_id, signal_id), candidates in matches.items():
+        # A rule in its cooldown for this ticker stays quiet; another matching rule may still speak.
+        live = [r for r in candidates if not (r.cooldown_minutes and (r.id, by_id[signal_id].ticker) in recent)]
+        result.skipped_cooldown += len(candidates) - len(live)
+        if live:
+            pairs.append(Match(user_id, by_id[signal_id], live[0].timezone, live))
+    message_ids = _store_messages(session, pairs)
     for start in range(0, len(pairs), chunk_size):
-        part = _store(session, pairs[start:start + chunk_size], by_id, users, recent, now, rendered)
+        part = _store(session, pairs[start:start + chunk_size], message_ids, now)
         result.notifications += part.notifications
         result.deliveries += part.deliveries
-        result.skipped_cooldown += part.skipped_cooldown
         result.due_ids.extend(part.due_ids)
         if on_chunk is not None:
             on_chunk(part)
     return result
 
 
-def _store(session: Session, pairs: Sequence[tuple[tuple[int, int], list[AlertRule]]], by_id: dict[int, Signal],
-           users: dict[int, User], recent: set[tuple[int, str]], now: datetime,
-           rendered: dict[tuple[int, str], Message]) -> FanoutResult:
-    """Notifications and deliveries of some (user, signal) matches (`rendered`: messages by signal and zone)."""
-    result = FanoutResult()
+@dataclass(frozen=True)
+class Match:
+    """A user to tell about a signal, in their time zone, and the rules of theirs it matched."""
+
+    user_id: int
+    signal: Signal
+    timezone: str
+    rules: list[Row[Any]]
+
+    @property
+    def message_key(self) -> str:
+        """Users in the same time zone read the same message about a signal."""
+        return f"signal:{self.signal.id}:zone:{self.timezone}"
+
+
+def _store_messages(session: Session, pairs: Sequence[Match]) -> dict[str, int]:
+    """Render each matched signal once per time zone and store it once; {message key: id}."""
     base_url = get_settings().public_base_url
+    rendered: dict[str, Message] = {}
+    for match in pairs:
+        if match.message_key not in rendered:
+            rendered[match.message_key] = render_signal(signal_payload(match.signal), delivery_id=match.message_key,
+                                                        user_timezone=match.timezone, base_url=base_url)
+    return repository.store_messages(session, rendered)
+
+
+def _store(session: Session, pairs: Sequence[Match], message_ids: dict[str, int], now: datetime) -> FanoutResult:
+    """Notifications and deliveries of some (user, signal) matches."""
+    result = FanoutResult()
     rows, plan = [], {}
-    for (user_id, signal_id), candidates in pairs:
-        signal = by_id[signal_id]
-        # A rule in its cooldown for this ticker stays quiet; another matching rule may still speak.
-        live = [r for r in candidates if not (r.cooldown_minutes and (r.id, signal.ticker) in recent)]
-        result.skipped_cooldown += len(candidates) - len(live)
-        if not live:
-            continue
-        key = f"signal:{signal_id}:user:{user_id}"
-        zone = users[user_id].timezone
-        message = rendered.get((signal_id, zone))
-        if message is None:
-            # Users in the same time zone read the same message: render it once per signal and zone.
-            message = rendered[(signal_id, zone)] = render_signal(signal_payload(signal), delivery_id=key,
-                                                                  user_timezone=zone, base_url=base_url)
-        rows.append({"user_id": user_id, "dedup_key": key, "kind": "signal", "rule_id": live[0].id,
-                     "signal_id": signal_id, "ticker": signal.ticker, "title": message.title[:300],
-                     "body": message.text, "data": {"payload": dict(message.data), "html": message.html},
-                     "created_at": now})
-        plan[key] = (users[user_id], live)
+    for match in pairs:
+        key = f"signal:{match.signal.id}:user:{match.user_id}"
+        rows.append({"user_id": match.user_id, "dedup_key": key, "kind": "signal", "rule_id": match.rules[0].id,
+                     "signal_id": match.signal.id, "ticker": match.signal.ticker,
+                     "message_id": message_ids[match.message_key], "created_at": now})
+        plan[key] = match
     created = repository.insert_notifications(session, rows)
     result.notifications = len(created)
 
-    channel_ids = {cid for _, live in plan.values() for r in live for cid in r.channel_ids}
-    channels = repository.active_channels(session, list(channel_ids))
+    channel_owners = repository.active_channel_kinds(
+        session, {cid for match in plan.values() for r in match.rules for cid in r.channel_ids})
     deliveries = []
     for key, notification_id in created.items():
-        user, live = plan[key]
+        match = plan[key]
         status, when = "queued", now
-        quiet = [q for q in (matching.quiet_until(r, user.timezone, now) for r in live) if q is not None]
-        if quiet and len(quiet) == len(live):
+        quiet = [q for q in (matching.quiet_until(r, match.timezone, now) for r in match.rules) if q is not None]
+        if quiet and len(quiet) == len(match.rules):
             when = max(quiet)  # every matching rule is in its quiet hours: wait until they all end
-        if all(r.digest_minutes for r in live):
-            status, when = "held", max(when, matching.digest_window_end(min(r.digest_minutes for r in live), now))
-        for cid in sorted({cid for r in live for cid in r.channel_ids}):
-            channel = channels.get(cid)
-            if channel is None or channel.user_id != user.id:
+        if all(r.digest_minutes for r in match.rules):
+            status, when = "held", max(when, matching.digest_window_end(min(r.digest_minutes for r in match.rules),
+                                                                        now))
+        for cid in sorted({cid for r in match.rules for cid in r.channel_ids}):
+            owner_kind = channel_owners.get(cid)
+            if owner_kind is None or owner_kind[0] != match.user_id:
                 continue
-            deliveries.append({"notification_id": notification_id, "channel_id": cid, "user_id": user.id,
-                               "channel_kind": channel.kind, "status": status, "next_attempt_at": when,
+            deliveries.append({"notification_id": notification_id, "channel_id": cid, "user_id": match.user_id,
+                               "channel_kind": owner_kind[1], "status": status, "next_attempt_at": when,
                                "created_at": now, "updated_at": now})
     inserted = repository.insert_deliveries(session, deliveries)
     result.deliveries = len(inserted)

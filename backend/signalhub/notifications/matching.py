@@ -3,12 +3,43 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
+from typing import Protocol
 from zoneinfo import ZoneInfo
-
-from signalhub.models.alert_rule import AlertRule
 
 _GRADE_LEVEL = {"HOLD": 0, "BUY": 1, "SELL": 1, "STRONG_BUY": 2, "STRONG_SELL": 2}
 _MIN_LEVEL = {"HOLD": 0, "BUY": 1, "STRONG": 2}
+
+
+class RuleTerms(Protocol):
+    """What matching reads of a rule: an `AlertRule`, or a row of its columns."""
+
+    @property
+    def tickers(self) -> list[str]:
+        """Tickers the rule names."""
+
+    @property
+    def use_watchlist(self) -> bool:
+        """Whether the owner's watchlist counts too."""
+
+    @property
+    def strategies(self) -> list[str]:
+        """Strategies (empty: all)."""
+
+    @property
+    def actions(self) -> list[str]:
+        """BUY and/or SELL."""
+
+    @property
+    def min_grade(self) -> str:
+        """HOLD, BUY or STRONG."""
+
+    @property
+    def quiet_start(self) -> str | None:
+        """Start of quiet hours, "HH:MM" in the owner's zone."""
+
+    @property
+    def quiet_end(self) -> str | None:
+        """End of quiet hours."""
 
 
 def grade_passes(grade: str, min_grade: str) -> bool:
@@ -16,7 +47,7 @@ def grade_passes(grade: str, min_grade: str) -> bool:
     return _GRADE_LEVEL.get(grade, 0) >= _MIN_LEVEL[min_grade]
 
 
-def rule_matches(rule: AlertRule, ticker: str, strategy: str, action: str, grade: str,
+def rule_matches(rule: RuleTerms, ticker: str, strategy: str, action: str, grade: str,
                  watchlist: set[str]) -> bool:
     """Whether a signal falls under a rule (tickers or watchlist, strategy, action, minimum grade)."""
     wanted = ticker in rule.tickers or (rule.use_watchlist and ticker in watchlist)
@@ -29,7 +60,7 @@ def _hhmm(value: str) -> time:
     return time(int(hours), int(minutes))
 
 
-def quiet_until(rule: AlertRule, timezone: str, now: datetime) -> datetime | None:
+def quiet_until(rule: RuleTerms, timezone: str, now: datetime) -> datetime | None:
     """If `now` falls in the rule's quiet hours (user's time zone), when they end (UTC); else None."""
     if not rule.quiet_start or not rule.quiet_end:
         return None

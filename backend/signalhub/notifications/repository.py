@@ -2,25 +2,40 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections import defaultdict
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, Row, Table, func, select, update
+from sqlalchemy import Column, ColumnElement, Row, Table, any_, bindparam, cast, func, select, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from signalhub.models.notification import Notification
 from signalhub.models.notification_channel import NotificationChannel
 from signalhub.models.notification_delivery import NotificationDelivery
+from signalhub.models.notification_message import NotificationMessage
+from signalhub.notifications.channels.base import Message
+
+
+def _is_postgres(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
 
 
 def _insert(session: Session):
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
+    if _is_postgres(session):
+        return postgresql.insert
+    from sqlalchemy.dialects.sqlite import insert
+
     return insert
+
+
+def _id_in(session: Session, column: Column[int], ids: Collection[int]) -> ColumnElement[bool]:
+    """`column IN ids`; on PostgreSQL one array parameter (`= ANY`), not one placeholder per id to parse."""
+    if _is_postgres(session):
+        return column == any_(bindparam(None, list(ids), type_=postgresql.ARRAY(column.type)))
+    return column.in_(list(ids))
 
 
 @dataclass(frozen=True)
@@ -33,7 +48,8 @@ class SendingRow:
     channel_kind: str
     config_encrypted: str
     channel_failures: int
-    notification: Notification
+    signal_id: int | None
+    message: NotificationMessage
 
 
 # --- channels -------------------------------------------------------------------------------------------
@@ -50,28 +66,59 @@ def get_channel_for_user(session: Session, user_id: int, channel_id: int) -> Not
                                                             NotificationChannel.user_id == user_id))
 
 
-def active_channels(session: Session, channel_ids: Sequence[int]) -> dict[int, NotificationChannel]:
-    """Active channels by id."""
+def active_channel_kinds(session: Session, channel_ids: Collection[int]) -> dict[int, tuple[int, str]]:
+    """Active channels among these ids: {id: (owner's user id, kind)}."""
     if not channel_ids:
         return {}
-    stmt = select(NotificationChannel).where(NotificationChannel.id.in_(list(set(channel_ids))),
-                                             NotificationChannel.is_active.is_(True))
-    return {c.id: c for c in session.scalars(stmt)}
+    stmt = (select(NotificationChannel.id, NotificationChannel.user_id, NotificationChannel.kind)
+            .where(_id_in(session, NotificationChannel.id, set(channel_ids)), NotificationChannel.is_active.is_(True)))
+    return {cid: (user_id, kind) for cid, user_id, kind in session.execute(stmt)}
 
 
 # --- notifications and deliveries ------------------------------------------------------------------------
 
 def _insert_new(session: Session, table: Table, rows: Sequence[dict[str, Any]], unique: list[str],
                 returning: Sequence[Column[Any]]) -> list[Row[Any]]:
-    """INSERT ... ON CONFLICT DO NOTHING RETURNING, as one executemany: compiled once, sent in large batches."""
+    """INSERT ... ON CONFLICT DO NOTHING RETURNING for many rows (all with the same keys).
+
+    On PostgreSQL the rows travel as one array per column (`INSERT ... SELECT FROM unnest(...)`): a statement
+    with a few parameters, where a multi-row VALUES list has one placeholder per value for the driver to parse
+    (that parsing was half of a 10,000-user fan-out). Elsewhere: one executemany."""
     if not rows:
         return []
-    stmt = _insert(session)(table).on_conflict_do_nothing(index_elements=unique).returning(*returning)
-    return list(session.connection().execute(stmt, list(rows)))
+    if not _is_postgres(session):
+        stmt = _insert(session)(table).on_conflict_do_nothing(index_elements=unique).returning(*returning)
+        return list(session.connection().execute(stmt, list(rows)))
+    names = list(rows[0])
+    arrays = [cast(bindparam(f"unnest_{name}", [row[name] for row in rows],
+                             type_=postgresql.ARRAY(table.c[name].type)), postgresql.ARRAY(table.c[name].type))
+              for name in names]
+    source = func.unnest(*arrays).table_valued(*names).render_derived()
+    stmt = (postgresql.insert(table).from_select(names, select(*(source.c[name] for name in names)))
+            .on_conflict_do_nothing(index_elements=unique).returning(*returning))
+    return list(session.connection().execute(stmt))
+
+
+def store_messages(session: Session, messages: Mapping[str, Message], *, owned: bool = False) -> dict[str, int]:
+    """Store rendered messages under their keys, each key once (a stored key keeps its row); {key: id}.
+
+    `owned`: each message belongs to the one notification whose dedup key is its key (a notice, a digest); they
+    are kept apart from shared keys such as `signal:42:zone:UTC`."""
+    if not messages:
+        return {}
+    table = NotificationMessage.__table__
+    stored_key = {key: f"n:{key}" if owned else key for key in messages}
+    rows = [{"key": stored_key[key], "title": message.title[:300], "body": message.text,
+             "data": {"payload": dict(message.data), "html": message.html}}
+            for key, message in messages.items()]
+    session.connection().execute(_insert(session)(table).on_conflict_do_nothing(index_elements=["key"]), rows)
+    ids = dict(session.execute(select(NotificationMessage.key, NotificationMessage.id)
+                               .where(NotificationMessage.key.in_(list(stored_key.values())))).all())
+    return {key: ids[stored] for key, stored in stored_key.items()}
 
 
 def insert_notifications(session: Session, rows: Sequence[dict[str, Any]]) -> dict[str, int]:
-    """Insert notifications whose dedup key is new; returns {dedup_key: id} of those inserted."""
+    """Insert notifications (rows name their `message_id`) whose dedup key is new; {dedup_key: id} of those."""
     table = Notification.__table__
     return {key: nid for nid, key in _insert_new(session, table, rows, ["dedup_key"],
                                                  [table.c.id, table.c.dedup_key])}
@@ -99,8 +146,8 @@ def claim_deliveries(session: Session, now: datetime, ids: Sequence[int] | None,
                                                  NotificationDelivery.next_attempt_at <= now)
            .order_by(NotificationDelivery.next_attempt_at).limit(limit))
     if ids is not None:
-        due = due.where(NotificationDelivery.id.in_(list(ids)))
-    if session.get_bind().dialect.name == "postgresql":
+        due = due.where(_id_in(session, NotificationDelivery.id, ids))
+    if _is_postgres(session):
         # Two workers claiming at once must not both take the same rows.
         due = due.with_for_update(skip_locked=True)
     stmt = (update(NotificationDelivery)
@@ -111,30 +158,44 @@ def claim_deliveries(session: Session, now: datetime, ids: Sequence[int] | None,
 
 
 def load_for_sending(session: Session, ids: Sequence[int]) -> list[SendingRow]:
-    """Deliveries being sent, with their channel's columns and their (shared) notification."""
+    """Deliveries being sent, with their channel's columns and their (shared) message."""
     stmt = (select(NotificationDelivery.id, NotificationDelivery.attempts, NotificationChannel.id,
                    NotificationChannel.kind, NotificationChannel.config_encrypted,
-                   NotificationChannel.consecutive_failures, NotificationDelivery.notification_id)
+                   NotificationChannel.consecutive_failures, Notification.signal_id, Notification.message_id)
             .join(NotificationChannel, NotificationChannel.id == NotificationDelivery.channel_id)
-            .where(NotificationDelivery.id.in_(list(ids)), NotificationDelivery.status == "sending"))
+            .join(Notification, Notification.id == NotificationDelivery.notification_id)
+            .where(_id_in(session, NotificationDelivery.id, ids), NotificationDelivery.status == "sending"))
     rows = session.execute(stmt).all()
-    # One signal goes to many users: load each notification once, not once per delivery.
-    notifications = {n.id: n for n in session.scalars(
-        select(Notification).where(Notification.id.in_({row[-1] for row in rows})))}
-    return [SendingRow(*row[:-1], notification=notifications[row[-1]]) for row in rows]
+    # One signal goes to many users: load each message once, not once per delivery.
+    messages = {m.id: m for m in session.scalars(
+        select(NotificationMessage).where(NotificationMessage.id.in_({row[-1] for row in rows})))}
+    return [SendingRow(*row[:-1], message=messages[row[-1]]) for row in rows]
 
 
 def reset_channel_failures(session: Session, channel_ids: Collection[int]) -> None:
     """A successful send ends a channel's failure streak."""
     if channel_ids:
-        session.execute(update(NotificationChannel).where(NotificationChannel.id.in_(list(channel_ids)))
+        session.execute(update(NotificationChannel).where(_id_in(session, NotificationChannel.id, channel_ids))
                         .values(consecutive_failures=0))
 
 
 def record_outcomes(session: Session, outcomes: Sequence[dict[str, Any]]) -> None:
-    """Write send outcomes (dicts with `id` and the changed columns) in a few executemany UPDATEs."""
-    if outcomes:
-        session.execute(update(NotificationDelivery).execution_options(synchronize_session=False), list(outcomes))
+    """Write send outcomes (dicts with `id` and the changed columns): one UPDATE per distinct set of values."""
+    groups: dict[tuple[tuple[str, Any], ...], list[int]] = defaultdict(list)
+    for outcome in outcomes:
+        groups[tuple(sorted((k, v) for k, v in outcome.items() if k != "id"))].append(outcome["id"])
+    singles: list[dict[str, Any]] = []
+    # A chunk's successes share their values (sent now), so most of a chunk is a single statement.
+    for values, ids in groups.items():
+        if len(ids) == 1:
+            singles.append({"id": ids[0], **dict(values)})
+            continue
+        session.execute(update(NotificationDelivery).where(_id_in(session, NotificationDelivery.id, ids))
+                        .values(dict(values)).execution_options(synchronize_session=False))
+    for keys in {tuple(sorted(single)) for single in singles}:
+        # Retries each have their own time: those go as executemany, one per set of columns.
+        session.execute(update(NotificationDelivery).execution_options(synchronize_session=False),
+                        [single for single in singles if tuple(sorted(single)) == keys])
 
 
 def due_delivery_ids(session: Session, now: datetime, limit: int) -> list[int]:

@@ -115,11 +115,12 @@ def notify_user(session: Session, user_id: int, *, dedup_key: str, title: str, b
     id, or None when `dedup_key` was used before: calling twice for the same event notifies once.
     """
     now = utcnow()
-    message = render_notice(title, body, delivery_id=dedup_key, data=data)
+    key = dedup_key[:200]
+    message = render_notice(title, body, delivery_id=key, data=data)
+    message_ids = repository.store_messages(session, {key: message}, owned=True)
     inserted = repository.insert_notifications(session, [{
-        "user_id": user_id, "dedup_key": dedup_key[:200], "kind": "notice", "title": message.title[:300],
-        "body": message.text, "data": {"payload": dict(message.data), "html": message.html}, "created_at": now}])
-    notification_id = inserted.get(dedup_key[:200])
+        "user_id": user_id, "dedup_key": key, "kind": "notice", "message_id": message_ids[key], "created_at": now}])
+    notification_id = inserted.get(key)
     if notification_id is None:
         return None
     channels = [c for c in repository.channels_for_user(session, user_id)
