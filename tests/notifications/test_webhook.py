@@ -159,7 +159,7 @@ def test_connection_refused_is_retryable() -> None:
         port = sock.getsockname()[1]
     result = WebhookChannel().send({"url": f"http://127.0.0.1:{port}/hook", "secret": generate_webhook_secret()},
                                    message())
-    assert not result.ok and result.retryable and "Cannot connect" in result.detail
+    assert not result.ok and result.retryable and "Connection refused" in result.detail
 
 
 def test_validate_config_generates_a_secret_once() -> None:

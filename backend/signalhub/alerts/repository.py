@@ -27,7 +27,9 @@ def active_rules(session: Session) -> list[Row[Any]]:
     matching itself."""
     from signalhub.models.user import User
 
-    stmt = (select(*(column for column in AlertRule.__table__.c), User.timezone)
+    stmt = (select(AlertRule.id, AlertRule.user_id, AlertRule.tickers, AlertRule.use_watchlist, AlertRule.strategies,
+                   AlertRule.actions, AlertRule.min_grade, AlertRule.channel_ids, AlertRule.quiet_start,
+                   AlertRule.quiet_end, AlertRule.cooldown_minutes, AlertRule.digest_minutes, User.timezone)
             .join(User, User.id == AlertRule.user_id)
             .where(AlertRule.is_active.is_(True), User.is_active.is_(True)).order_by(AlertRule.id))
     return list(session.execute(stmt))

@@ -18,7 +18,8 @@ class NotificationDelivery(TimestampMixin, Base):
                       Index("ix_notification_deliveries_due", "status", "next_attempt_at"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    notification_id: Mapped[int] = mapped_column(ForeignKey("notifications.id", ondelete="CASCADE"), index=True)
+    # No index of its own: the unique (notification_id, channel_id) index leads with it.
+    notification_id: Mapped[int] = mapped_column(ForeignKey("notifications.id", ondelete="CASCADE"))
     channel_id: Mapped[int] = mapped_column(ForeignKey("notification_channels.id", ondelete="CASCADE"), index=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     channel_kind: Mapped[str] = mapped_column(String(16))

@@ -90,11 +90,17 @@ def _insert_new(session: Session, table: Table, rows: Sequence[dict[str, Any]], 
         stmt = _insert(session)(table).on_conflict_do_nothing(index_elements=unique).returning(*returning)
         return list(session.connection().execute(stmt, list(rows)))
     names = list(rows[0])
+    # A value every row shares (the time, a status) goes once, as a scalar, not as an array to dump.
+    shared = {name for name in names if all(row[name] == rows[0][name] for row in rows)}
+    varying = [name for name in names if name not in shared] or names
     arrays = [cast(bindparam(f"unnest_{name}", [row[name] for row in rows],
                              type_=postgresql.ARRAY(table.c[name].type)), postgresql.ARRAY(table.c[name].type))
-              for name in names]
-    source = func.unnest(*arrays).table_valued(*names).render_derived()
-    stmt = (postgresql.insert(table).from_select(names, select(*(source.c[name] for name in names)))
+              for name in varying]
+    source = func.unnest(*arrays).table_valued(*varying).render_derived()
+    columns = [source.c[name] if name in varying
+               else cast(bindparam(f"shared_{name}", rows[0][name], type_=table.c[name].type), table.c[name].type)
+               for name in names]
+    stmt = (postgresql.insert(table).from_select(names, select(*columns))
             .on_conflict_do_nothing(index_elements=unique).returning(*returning))
     return list(session.connection().execute(stmt))
 

@@ -6,17 +6,27 @@ import logging
 from collections.abc import Sequence
 from datetime import timedelta
 
+from celery.signals import worker_init
+
 from signalhub.core.config import get_settings
 from signalhub.core.db import session_scope
 from signalhub.core.logging import log_context
 from signalhub.core.time import utcnow
 from signalhub.notifications import delivery, digest, fanout, repository
+from signalhub.notifications.channels import CHANNEL_KINDS, get_channel
 from signalhub.worker import celery_app
 
 logger = logging.getLogger(__name__)
 
 # A worker that died mid-send leaves rows 'sending'; after this long they are sent again.
 SENDING_LEASE = timedelta(minutes=10)
+
+
+@worker_init.connect
+def _load_channel_adapters(**_: object) -> None:
+    # Before the pool forks: no send task pays for importing its channel (web push and e-mail libraries).
+    for kind in CHANNEL_KINDS:
+        get_channel(kind)
 
 
 def enqueue_sends(ids: Sequence[int]) -> None:

@@ -1,4 +1,4 @@
-"""notification messages: rendered content stored once and shared by the notifications that say it
+"""notification messages: content stored once and shared; a redundant delivery index dropped
 
 Revision ID: 0010
 Revises: 0009
@@ -47,10 +47,15 @@ def upgrade() -> None:
         batch_op.drop_column('data')
         batch_op.drop_column('body')
         batch_op.drop_column('title')
+    # Redundant: the unique (notification_id, channel_id) index leads with notification_id.
+    with op.batch_alter_table('notification_deliveries', schema=None) as batch_op:
+        batch_op.drop_index('ix_notification_deliveries_notification_id')
 
 
 def downgrade() -> None:
     """Revert this revision."""
+    with op.batch_alter_table('notification_deliveries', schema=None) as batch_op:
+        batch_op.create_index('ix_notification_deliveries_notification_id', ['notification_id'], unique=False)
     with op.batch_alter_table('notifications', schema=None) as batch_op:
         batch_op.add_column(sa.Column('title', sa.String(length=300), nullable=True))
         batch_op.add_column(sa.Column('body', sa.Text(), nullable=True))
