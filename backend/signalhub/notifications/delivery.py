@@ -69,7 +69,9 @@ def _send_all(rows: Sequence[SendingRow]) -> list[SendResult]:
             results[index] = _crashed(exc, row.delivery_id)
     by_kind: dict[str, list[int]] = defaultdict(list)
     for (kind, destination), indexes in by_destination.items():
-        limiter = get_rate_limiter(f"notify:{kind}:{destination}", settings.delivery_rate_per_destination, burst=5)
+        # Bursts of up to a second's worth (at least 5): a destination allowed 1,000/s may take a chunk at once.
+        rate = settings.delivery_rate_per_destination
+        limiter = get_rate_limiter(f"notify:{kind}:{destination}", rate, burst=max(5, int(rate)))
         # Pace a busy destination for a moment; what would wait longer goes back to the queue.
         taken, wait = limiter.acquire_many(len(indexes), timeout=_PACING_SECONDS)
         by_kind[kind].extend(indexes[:taken])
