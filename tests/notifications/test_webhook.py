@@ -230,3 +230,18 @@ def test_a_name_resolving_to_loopback_is_refused_unless_loopback_is_allowed(env:
         url = receiver.url.replace("127.0.0.1", "localhost")
         result = WebhookChannel().send({"url": url, "secret": secret}, message())
     assert not result.ok and "loopback" in result.detail and receiver.requests == []
+
+
+def test_bodies_of_one_batch_match_a_full_serialisation() -> None:
+    """The per-batch body template gives byte-for-byte what serialising each message whole gives."""
+    from signalhub.notifications.channels.base import Message
+    from signalhub.notifications.channels.webhook import _BodyTemplates, _serialise
+
+    shared = {"type": "signal", "ticker": "005930.KS", "name": "삼성전자 🟢", "price": 71200.0, "reasons": ["a\\\"b"]}
+    odd = {"note": "\x00signalhub-delivery-id\x00"}  # holds the placeholder itself
+    templates = _BodyTemplates()
+    for data in (shared, shared, odd, {}):
+        for delivery_id in ("dlv_1", "dlv_22", 'dlv_"quoted"'):
+            msg = Message(delivery_id=delivery_id, title="🟢 STRONG_BUY", text="line\nline", data=data)
+            assert templates.body(msg) == _serialise(msg, delivery_id).encode()
+            assert json.loads(templates.body(msg))["delivery_id"] == delivery_id

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -123,12 +123,13 @@ def send_claimed(session: Session, ids: Sequence[int], now: datetime) -> SendSta
     settings = get_settings()
     outcomes: list[dict[str, Any]] = []
     recovered: set[int] = set()
+    counted: Counter[tuple[str, str]] = Counter()  # metrics, incremented once per kind and outcome
     for row, result in zip(rows, results, strict=True):
         outcome: dict[str, Any] = {"id": row.delivery_id, "updated_at": now}
         outcomes.append(outcome)
         if result.ok:
             outcome.update(status="sent", sent_at=now, last_error=None)
-            metrics.NOTIFICATIONS.labels(channel=row.channel_kind, status="sent").inc()
+            counted[(row.channel_kind, "sent")] += 1
             if row.channel_failures:
                 recovered.add(row.channel_id)
             stats.sent += 1
@@ -141,13 +142,13 @@ def send_claimed(session: Session, ids: Sequence[int], now: datetime) -> SendSta
             outcome.update(status="queued", next_attempt_at=now + timedelta(
                 seconds=backoff_seconds(attempts, result.retry_after)))
             stats.retried += 1
-            metrics.NOTIFICATIONS.labels(channel=row.channel_kind, status="retry").inc()
+            counted[(row.channel_kind, "retry")] += 1
             continue
         outcome["status"] = "failed"
         logger.warning("delivery failed for good", extra={
             "delivery_id": row.delivery_id, "signal_id": row.signal_id, "channel": row.channel_kind,
             "attempts": attempts, "error": error})
-        metrics.NOTIFICATIONS.labels(channel=row.channel_kind, status="failed").inc()
+        counted[(row.channel_kind, "failed")] += 1
         stats.failed += 1
         stats.failed_ids.append(row.delivery_id)
         channel = session.get(NotificationChannel, row.channel_id)
@@ -156,6 +157,8 @@ def send_claimed(session: Session, ids: Sequence[int], now: datetime) -> SendSta
             if channel.kind == "webpush" and result.status_code in (404, 410):
                 # The browser unsubscribed: the subscription will never work again.
                 channel.is_active = False
+    for (kind, status), count in counted.items():
+        metrics.NOTIFICATIONS.labels(channel=kind, status=status).inc(count)
     repository.reset_channel_failures(session, recovered)
     repository.record_outcomes(session, outcomes)
     session.flush()

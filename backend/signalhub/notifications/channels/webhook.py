@@ -140,8 +140,9 @@ class WebhookChannel:
         results: list[SendResult | None] = [None] * len(items)
         requests: list[tuple[int, str, bytes, dict[str, str]]] = []
         checked: dict[str, ValueError | None] = {}
+        bodies = _BodyTemplates()
         for index, (config, message) in enumerate(items):
-            prepared = _prepare(config, message, checked)
+            prepared = _prepare(config, message, checked, bodies)
             if isinstance(prepared, SendResult):
                 results[index] = prepared
             else:
@@ -164,8 +165,36 @@ def _origin(url: str) -> tuple[str, str]:
     return scheme.lower(), rest[:end]
 
 
-def _prepare(config: Mapping[str, Any], message: Message,
-             checked: dict[str, ValueError | None]) -> tuple[str, bytes, dict[str, str]] | SendResult:
+class _BodyTemplates:
+    """JSON bodies of one batch: a message's payload is serialised once, and each delivery's id put in its place."""
+
+    _PLACEHOLDER = "\x00signalhub-delivery-id\x00"
+    _TOKEN = json.dumps(_PLACEHOLDER)  # how the placeholder comes out of the serialiser
+
+    def __init__(self) -> None:
+        self._parts: dict[tuple[int, str, str], tuple[bytes, bytes] | None] = {}
+
+    def body(self, message: Message) -> bytes:
+        """The webhook body: the message's data plus its delivery id, title and text."""
+        key = (id(message.data), message.title, message.text)  # the batch keeps each data mapping alive
+        if key not in self._parts:
+            text = _serialise(message, self._PLACEHOLDER)
+            head, _, tail = text.partition(self._TOKEN)
+            # Only when the token stands exactly once: a payload holding the placeholder itself is serialised whole.
+            self._parts[key] = (head.encode(), tail.encode()) if text.count(self._TOKEN) == 1 else None
+        parts = self._parts[key]
+        if parts is None:
+            return _serialise(message, message.delivery_id).encode()
+        return parts[0] + json.dumps(message.delivery_id).encode() + parts[1]
+
+
+def _serialise(message: Message, delivery_id: str) -> str:
+    payload = {**message.data, "delivery_id": delivery_id, "title": message.title, "text": message.text}
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def _prepare(config: Mapping[str, Any], message: Message, checked: dict[str, ValueError | None],
+             bodies: _BodyTemplates) -> tuple[str, bytes, dict[str, str]] | SendResult:
     """The signed request for one message, or the reason it must not be sent."""
     url, secret = str(config.get("url", "")), str(config.get("secret", ""))
     origin = "://".join(_origin(url))
@@ -181,8 +210,7 @@ def _prepare(config: Mapping[str, Any], message: Message,
         return SendResult(ok=False, retryable=refusal_is_temporary(refusal), detail=str(refusal))
     if not message.delivery_id.isascii() or not message.delivery_id.isprintable():
         return SendResult(ok=False, retryable=False, detail="delivery id must be printable ASCII (a header)")
-    payload = {**message.data, "delivery_id": message.delivery_id, "title": message.title, "text": message.text}
-    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"), default=str).encode()
+    body = bodies.body(message)
     timestamp = int(time.time())
     try:
         signature = sign(secret, message.delivery_id, timestamp, body)
