@@ -30,7 +30,8 @@ class Notification(Base):
     signal_id: Mapped[int | None] = mapped_column(ForeignKey("signals.id", ondelete="SET NULL"), default=None)
     ticker: Mapped[str | None] = mapped_column(String(32), default=None)
     # What it says lives once per distinct message: 10,000 users told of one signal share a handful of rows.
-    message_id: Mapped[int] = mapped_column(ForeignKey("notification_messages.id"), index=True)
+    # No index: messages are reached from notifications, never the other way round, and are never deleted.
+    message_id: Mapped[int] = mapped_column(ForeignKey("notification_messages.id"))
     read_at: Mapped[datetime | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 

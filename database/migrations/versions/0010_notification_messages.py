@@ -41,7 +41,6 @@ def upgrade() -> None:
                f"WHERE m.key = {_OLD_KEY})")
     with op.batch_alter_table('notifications', schema=None) as batch_op:
         batch_op.alter_column('message_id', existing_type=sa.Integer(), nullable=False)
-        batch_op.create_index(batch_op.f('ix_notifications_message_id'), ['message_id'], unique=False)
         batch_op.create_foreign_key(batch_op.f('fk_notifications_message_id_notification_messages'),
                                     'notification_messages', ['message_id'], ['id'])
         batch_op.drop_column('data')
@@ -66,7 +65,6 @@ def downgrade() -> None:
     with op.batch_alter_table('notifications', schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f('fk_notifications_message_id_notification_messages'),
                                  type_='foreignkey')
-        batch_op.drop_index(batch_op.f('ix_notifications_message_id'))
         batch_op.drop_column('message_id')
         batch_op.alter_column('title', existing_type=sa.String(length=300), nullable=False)
         batch_op.alter_column('body', existing_type=sa.Text(), nullable=False)
