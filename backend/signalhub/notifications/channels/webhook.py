@@ -26,8 +26,9 @@ MIN_SECRET_BYTES, MAX_SECRET_BYTES = 24, 64  # the spec's bounds
 MAX_URL_LENGTH = 2048
 USER_AGENT = "Signalhub-Webhooks/1"
 _DETAIL_BODY_BYTES = 300  # how much of an error response ends up in the delivery detail
-# Concurrent connections of one batch: enough to keep a fast receiver busy, few enough not to flood a slow one.
-_CONNECTIONS, _CONNECTIONS_PER_HOST = 100, 32
+# Concurrent connections of one batch: enough to keep a fast receiver busy, few enough not to flood a slow one
+# (a destination is rate-limited anyway; 8 at once from each worker process is plenty and polite).
+_CONNECTIONS, _CONNECTIONS_PER_HOST = 100, 8
 
 try:  # uvloop's event loop roughly halves the client's cost per request; plain asyncio where it is missing
     import uvloop
