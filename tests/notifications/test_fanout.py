@@ -243,3 +243,29 @@ def test_an_expired_push_subscription_switches_its_channel_off(client, signals, 
     assert db_session.get(NotificationChannel, channel_id).is_active is False
     # A switched-off channel gets no new deliveries.
     assert _fan_out([s.id for s in signals if s.ticker == "AAPL"][2:3]).deliveries == 0
+
+
+def test_subscribers_in_one_time_zone_share_one_stored_message(client, signals, db_session):
+    """A signal's text is stored once per time zone; each user still reads it in their own zone."""
+    from signalhub.models import NotificationMessage
+
+    people = {"ann@example.com": "Asia/Seoul", "bob@example.com": "America/New_York",
+              "cho@example.com": "Asia/Seoul"}
+    headers = {}
+    for email, zone in people.items():
+        headers[email] = auth_headers(client, email, timezone=zone)
+        _rule(client, headers[email], tickers=["AAPL"], min_grade="HOLD",
+              channel_ids=[_email(client, headers[email], email)])
+    aapl = next(s for s in signals if s.ticker == "AAPL")
+    assert _fan_out([aapl.id]).notifications == 3
+    keys = set(db_session.scalars(select(NotificationMessage.key).where(NotificationMessage.key.like(
+        f"signal:{aapl.id}:%"))))
+    assert keys == {f"signal:{aapl.id}:zone:Asia/Seoul", f"signal:{aapl.id}:zone:America/New_York"}
+    bodies = {email: client.get("/api/v1/users/alerts", headers=h).json()["items"][0]["body"]
+              for email, h in headers.items()}
+    assert "(Asia/Seoul)" in bodies["ann@example.com"] and bodies["ann@example.com"] == bodies["cho@example.com"]
+    assert "(America/New_York)" in bodies["bob@example.com"]
+    # Fanned out again (a redelivered task): no new notification and no second copy of the text.
+    assert _fan_out([aapl.id]).notifications == 0
+    assert db_session.scalar(select(func.count()).select_from(NotificationMessage).where(
+        NotificationMessage.key.like(f"signal:{aapl.id}:%"))) == 2

@@ -3,15 +3,27 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import ForeignKey, Index, ScalarSelect, String, select
 from sqlalchemy.ext.hybrid import hybrid_property
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import InstrumentedAttribute, Mapped, mapped_column, relationship
 
 from signalhub.core.time import utcnow
 from signalhub.models.base import Base
 from signalhub.models.notification_message import NotificationMessage
+
+
+def _from_message(column: InstrumentedAttribute[str]) -> hybrid_property[str]:
+    """A notification attribute read from its message: the value on an instance, a subquery in SQL."""
+
+    def value(notification: Notification) -> str:
+        return cast(str, getattr(notification.message, column.key))
+
+    def expression(cls: type[Notification]) -> ScalarSelect[str]:
+        return select(column).where(NotificationMessage.id == cls.message_id).scalar_subquery()
+
+    return hybrid_property(value, expr=expression)
 
 
 class Notification(Base):
@@ -36,26 +48,9 @@ class Notification(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     message: Mapped[NotificationMessage] = relationship(lazy="joined", innerjoin=True)
-
-    @hybrid_property
-    def title(self) -> str:
-        """The message's one-line title."""
-        return self.message.title
-
-    @title.inplace.expression
-    @classmethod
-    def _title_expression(cls) -> ScalarSelect[str]:
-        return select(NotificationMessage.title).where(NotificationMessage.id == cls.message_id).scalar_subquery()
-
-    @hybrid_property
-    def body(self) -> str:
-        """The message's plain-text body."""
-        return self.message.body
-
-    @body.inplace.expression
-    @classmethod
-    def _body_expression(cls) -> ScalarSelect[str]:
-        return select(NotificationMessage.body).where(NotificationMessage.id == cls.message_id).scalar_subquery()
+    # The message's title and body read as the notification's own, in Python and in queries alike.
+    title = _from_message(NotificationMessage.title)
+    body = _from_message(NotificationMessage.body)
 
     @property
     def data(self) -> dict[str, Any]:

@@ -154,24 +154,16 @@ def _status_of_picked(status: str) -> ColumnElement[bool]:
     return (NotificationDelivery.status + "") == status
 
 
-def claim_deliveries(session: Session, now: datetime, ids: Sequence[int] | None, limit: int) -> list[int]:
-    """Mark due queued deliveries as sending (one attempt more) and return their ids; others skip them."""
-    claim = (update(NotificationDelivery).where(NotificationDelivery.next_attempt_at <= now)
-             .values(status="sending", attempts=NotificationDelivery.attempts + 1, updated_at=now)
-             .returning(NotificationDelivery.id))
-    if ids is not None:
-        # Named rows: a second claimer of the same row waits for the first to commit, then finds it no longer
-        # queued and skips it, so no row lock beyond the update's own is needed.
-        return list(session.scalars(claim.where(_id_in(session, NotificationDelivery.id, ids[:limit]),
-                                                _status_of_picked("queued"))))
-    due = (select(NotificationDelivery.id).where(NotificationDelivery.status == "queued",
-                                                 NotificationDelivery.next_attempt_at <= now)
-           .order_by(NotificationDelivery.next_attempt_at).limit(limit))
-    if _is_postgres(session):
-        # Two workers claiming "any due rows" at once must not queue behind each other for the same ones.
-        due = due.with_for_update(skip_locked=True)
-    return list(session.scalars(claim.where(NotificationDelivery.id.in_(due.scalar_subquery()),
-                                            NotificationDelivery.status == "queued")))
+def claim_deliveries(session: Session, now: datetime, ids: Sequence[int]) -> list[int]:
+    """Mark those of these deliveries that are queued and due as sending (one attempt more); their ids."""
+    # A second claimer of the same row waits for the first to commit, then finds it no longer queued and skips
+    # it: the update's own row lock is all the locking needed.
+    stmt = (update(NotificationDelivery)
+            .where(_id_in(session, NotificationDelivery.id, ids), _status_of_picked("queued"),
+                   NotificationDelivery.next_attempt_at <= now)
+            .values(status="sending", attempts=NotificationDelivery.attempts + 1, updated_at=now)
+            .returning(NotificationDelivery.id))
+    return list(session.scalars(stmt))
 
 
 def load_for_sending(session: Session, ids: Sequence[int]) -> list[SendingRow]:

@@ -59,7 +59,7 @@ def send_deliveries(ids: list[int]) -> dict[str, int]:
     """Send a chunk: claim (committed first, so no other worker takes them), send, record outcomes."""
     now = utcnow()
     with session_scope() as session:
-        claimed = repository.claim_deliveries(session, now, ids, limit=len(ids))
+        claimed = repository.claim_deliveries(session, now, ids)
     if not claimed:
         return {"claimed": 0}
     with session_scope() as session:
