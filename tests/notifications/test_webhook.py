@@ -245,3 +245,15 @@ def test_bodies_of_one_batch_match_a_full_serialisation() -> None:
             msg = Message(delivery_id=delivery_id, title="🟢 STRONG_BUY", text="line\nline", data=data)
             assert templates.body(msg) == _serialise(msg, delivery_id).encode()
             assert json.loads(templates.body(msg))["delivery_id"] == delivery_id
+
+
+def test_a_host_that_does_not_resolve_is_retried_later_and_holds_up_nobody() -> None:
+    """DNS failure is worth retrying; the other deliveries of the batch go out meanwhile."""
+    secret = generate_webhook_secret()
+    with WebhookReceiver(secret).running() as receiver:
+        good = config_for(receiver)
+        results = WebhookChannel().send_batch([
+            ({"url": "https://no-such-host.invalid/hook", "secret": secret}, message("dlv_nowhere")),
+            (good, message("dlv_here"))])
+    assert not results[0].ok and results[0].retryable and "does not resolve" in results[0].detail
+    assert results[1].ok and [r.headers["webhook-id"] for r in receiver.requests] == ["dlv_here"]

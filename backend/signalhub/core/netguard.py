@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import socket
+from collections.abc import Iterable
 from urllib.parse import urlsplit
 
 from signalhub.core.config import get_settings
@@ -45,6 +47,22 @@ def blocked_address(address: str, allow_loopback: bool) -> str | None:
     return None
 
 
+class BlockedDestinationError(ValueError):
+    """The host resolves to an address alerts may never be sent to (private, reserved, or loopback when barred)."""
+
+
+def check_addresses(host: str, addresses: Iterable[str], field: str = "url") -> list[str]:
+    """The host's resolved addresses, or BlockedDestinationError naming `field` when any may not be called."""
+    allow_loopback = get_settings().allow_loopback_destinations
+    allowed = list(dict.fromkeys(addresses))
+    for address in allowed:
+        reason = blocked_address(address, allow_loopback)
+        if reason:
+            raise BlockedDestinationError(
+                f"{field}: {host} resolves to a {reason} address, which alerts may not be sent to")
+    return allowed
+
+
 def assert_public_url(url: str, field: str = "url") -> None:
     """ValueError naming `field` when `url`'s host resolves to an address users must not make us call.
 
@@ -52,12 +70,19 @@ def assert_public_url(url: str, field: str = "url") -> None:
     host = urlsplit(url).hostname
     if not host:
         raise ValueError(f"{field}: has no host")
-    allow_loopback = get_settings().allow_loopback_destinations
     try:
         infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
     except socket.gaierror as exc:
         raise UnresolvableHostError(f"{field}: host {host!r} does not resolve") from exc
-    for info in infos:
-        reason = blocked_address(str(info[4][0]), allow_loopback)
-        if reason:
-            raise ValueError(f"{field}: {host} resolves to a {reason} address, which alerts may not be sent to")
+    check_addresses(host, (str(info[4][0]) for info in infos), field)
+
+
+async def public_addresses(host: str, port: int) -> list[str]:
+    """Resolve for an outbound connection: the addresses to connect to, checked as `assert_public_url` checks.
+
+    Used as the connection's own resolver, so DNS cannot change between the check and the connect."""
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise UnresolvableHostError(f"url: host {host!r} does not resolve") from exc
+    return check_addresses(host, (str(info[4][0]) for info in infos))

@@ -9,7 +9,6 @@ import hashlib
 import hmac
 import json
 import secrets
-import socket
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
@@ -17,7 +16,12 @@ from urllib.parse import urlsplit
 
 from signalhub.core import http1
 from signalhub.core.config import get_settings
-from signalhub.core.netguard import assert_public_url, blocked_address, refusal_is_temporary
+from signalhub.core.netguard import (
+    BlockedDestinationError,
+    UnresolvableHostError,
+    public_addresses,
+    refusal_is_temporary,
+)
 from signalhub.notifications.channels.base import Message, SendResult, parse_retry_after
 
 SECRET_PREFIX = "whsec_"
@@ -130,7 +134,7 @@ class WebhookChannel:
 
     def destination(self, config: Mapping[str, Any]) -> str:
         """The URL's host (and port, when given)."""
-        return _origin(str(config.get("url", "")))[1].rpartition("@")[2].lower()
+        return _authority(str(config.get("url", ""))).rpartition("@")[2].lower()
 
     def send(self, config: Mapping[str, Any], message: Message) -> SendResult:
         """POST once; 2xx is success, 408/429/5xx and network trouble are retryable, other answers are not."""
@@ -140,10 +144,9 @@ class WebhookChannel:
         """POST many at once over pooled keep-alive connections; each result is classified as `send` does."""
         results: list[SendResult | None] = [None] * len(items)
         requests: list[tuple[int, str, bytes, dict[str, str]]] = []
-        checked: dict[str, ValueError | None] = {}
         bodies = _BodyTemplates()
         for index, (config, message) in enumerate(items):
-            prepared = _prepare(config, message, checked, bodies)
+            prepared = _prepare(config, message, bodies)
             if isinstance(prepared, SendResult):
                 results[index] = prepared
             else:
@@ -155,15 +158,15 @@ class WebhookChannel:
         return cast(list[SendResult], results)  # each item was refused above or posted
 
 
-def _origin(url: str) -> tuple[str, str]:
-    """A URL's scheme and authority, found without a full parse (once per delivery: thousands a chunk)."""
-    scheme, _, rest = url.partition("://")
+def _authority(url: str) -> str:
+    """A URL's authority (`user@host:port`), found without a full parse (once per delivery: thousands a chunk)."""
+    rest = url.partition("://")[2]
     end = len(rest)
     for mark in "/?#":
         found = rest.find(mark, 0, end)
         if found != -1:
             end = found
-    return scheme.lower(), rest[:end]
+    return rest[:end]
 
 
 class _BodyTemplates:
@@ -194,21 +197,11 @@ def _serialise(message: Message, delivery_id: str) -> str:
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
-def _prepare(config: Mapping[str, Any], message: Message, checked: dict[str, ValueError | None],
+def _prepare(config: Mapping[str, Any], message: Message,
              bodies: _BodyTemplates) -> tuple[str, bytes, dict[str, str]] | SendResult:
     """The signed request for one message, or the reason it must not be sent."""
+    # Where it may go is checked when connecting (public_addresses): DNS may have changed since the channel was made.
     url, secret = str(config.get("url", "")), str(config.get("secret", ""))
-    origin = "://".join(_origin(url))
-    if origin not in checked:
-        # Checked again at send time (once per host and batch): DNS may have changed since the channel was made.
-        try:
-            assert_public_url(url)
-            checked[origin] = None
-        except ValueError as exc:
-            checked[origin] = exc
-    refusal = checked[origin]
-    if refusal is not None:
-        return SendResult(ok=False, retryable=refusal_is_temporary(refusal), detail=str(refusal))
     if not message.delivery_id.isascii() or not message.delivery_id.isprintable():
         return SendResult(ok=False, retryable=False, detail="delivery id must be printable ASCII (a header)")
     body = bodies.body(message)
@@ -221,21 +214,11 @@ def _prepare(config: Mapping[str, Any], message: Message, checked: dict[str, Val
                        "webhook-timestamp": str(timestamp), "webhook-signature": signature}
 
 
-async def _public_addresses(host: str, port: int) -> list[str]:
-    """The host's addresses that are allowed destinations (OSError when none is): no DNS rebinding after the check."""
-    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    allow_loopback = get_settings().allow_loopback_destinations
-    allowed = [str(info[4][0]) for info in infos if not blocked_address(str(info[4][0]), allow_loopback)]
-    if not allowed:
-        raise OSError(f"{host} resolves only to addresses alerts may not be sent to")
-    return list(dict.fromkeys(allowed))
-
-
 async def _post_all(requests: Sequence[tuple[int, str, bytes, dict[str, str]]]) -> list[SendResult]:
     timeout = get_settings().notify_http_timeout_seconds
     # Redirects are never followed (http1 does not): the signed request is for the URL the user registered.
     answers = await http1.post_many([(url, body, headers) for _index, url, body, headers in requests],
-                                    timeout=timeout, resolve=_public_addresses, per_origin=_CONNECTIONS_PER_HOST,
+                                    timeout=timeout, resolve=public_addresses, per_origin=_CONNECTIONS_PER_HOST,
                                     total=_CONNECTIONS, body_limit=_DETAIL_BODY_BYTES, user_agent=USER_AGENT)
     return [_outcome(answer, timeout) for answer in answers]
 
@@ -244,6 +227,8 @@ def _outcome(answer: http1.Response | Exception, timeout_seconds: float) -> Send
     if isinstance(answer, http1.Response):
         # Only the start of the body was read: a hostile or broken receiver can answer with gigabytes.
         return _classify(answer.status, answer.headers, " ".join(answer.body.decode("utf-8", "replace").split()))
+    if isinstance(answer, BlockedDestinationError | UnresolvableHostError):
+        return SendResult(ok=False, retryable=refusal_is_temporary(answer), detail=str(answer))
     if isinstance(answer, TimeoutError):
         return SendResult(ok=False, retryable=True, detail=f"timed out after {timeout_seconds}s")
     if isinstance(answer, ValueError):
