@@ -28,9 +28,22 @@ def encrypt_json(value: Any) -> str:
     return _fernet().encrypt(json.dumps(value, separators=(",", ":")).encode()).decode()
 
 
-def decrypt_json(token: str) -> Any:
-    """Decrypt a token made by `encrypt_json`; ValueError if it was tampered with or the key changed."""
+def _plaintext(token: str) -> bytes:
     try:
-        return json.loads(_fernet().decrypt(token.encode()))
+        return _fernet().decrypt(token.encode())
     except InvalidToken as exc:
         raise ValueError("stored secret cannot be decrypted with the configured FERNET_KEY") from exc
+
+
+def decrypt_json(token: str) -> Any:
+    """Decrypt a token made by `encrypt_json`; ValueError if it was tampered with or the key changed."""
+    return json.loads(_plaintext(token))
+
+
+# Fernet costs ~25 us a token; a worker sends every signal to the same subscribers' channels again and again.
+_remembered_plaintext = lru_cache(maxsize=65_536)(_plaintext)
+
+
+def decrypt_json_remembered(token: str) -> Any:
+    """`decrypt_json` for hot paths: each token is decrypted once per process (a new value is a new token)."""
+    return json.loads(_remembered_plaintext(token))  # parsed afresh each time: callers may change what they get

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from signalhub.core import metrics
 from signalhub.core.config import get_settings
-from signalhub.core.crypto import decrypt_json
+from signalhub.core.crypto import decrypt_json_remembered
 from signalhub.core.throttle import get_rate_limiter
 from signalhub.models.notification_channel import NotificationChannel
 from signalhub.notifications import repository
@@ -62,7 +62,7 @@ def _send_all(rows: Sequence[SendingRow]) -> list[SendResult]:
     by_destination: dict[tuple[str, str], list[int]] = defaultdict(list)
     for index, row in enumerate(rows):
         try:
-            config = decrypt_json(row.config_encrypted)
+            config = decrypt_json_remembered(row.config_encrypted)
             by_destination[(row.channel_kind, get_channel(row.channel_kind).destination(config))].append(index)
             prepared[index] = (config, _message(row))
         except Exception as exc:
