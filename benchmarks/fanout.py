@@ -201,7 +201,8 @@ def main() -> int:
         t_fanout = time.perf_counter() - t0
         with session_scope() as session:
             _count, low, high = session.execute(of_signal).one()
-        # Polled by primary key range: a light query, so the harness takes little from what it measures.
+        # Polled by primary key range, five times a second: the harness takes little from what it measures (the
+        # end-to-end time is at most 0.2 s pessimistic).
         sent_of_round = (select(func.count()).select_from(NotificationDelivery)
                          .where(NotificationDelivery.id.between(low, high), NotificationDelivery.status == "sent"))
         deadline, sent = time.monotonic() + 900, 0
@@ -210,7 +211,7 @@ def main() -> int:
                 sent = session.scalar(sent_of_round) or 0
             if sent >= fanned["deliveries"]:
                 break
-            time.sleep(0.1)
+            time.sleep(0.2)
         t_total = time.perf_counter() - t0
         cpu = {group: after - cpu_before[group] for group, after in cpu_seconds(groups).items()}
         stats = httpx.get(f"http://127.0.0.1:{port}/stats", params={"lo": low, "hi": high}).json()
