@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import uvloop
 
-from signalhub.core.http1 import IncompleteResponseError, Response, _Client, _getaddrinfo, post_many
+from signalhub.core.http1 import IncompleteResponseError, Response, _Client, post_many, resolve_addresses
 from tests.fakes.smtp import make_self_signed_cert
 
 
@@ -219,7 +219,7 @@ def test_every_connection_is_closed_when_the_call_returns() -> None:
 
 def test_host_header_omits_only_default_ports() -> None:
     async def main() -> list[bytes]:
-        client = _Client(timeout=1, resolve=_getaddrinfo, per_origin=1, total=1, body_limit=1, user_agent=None,
+        client = _Client(timeout=1, resolve=resolve_addresses, per_origin=1, total=1, body_limit=1, user_agent=None,
                          ssl_context=None)
         urls = ["http://h.example/", "http://h.example:80/a", "https://h.example:443", "https://h.example:80/?q",
                 "http://[2001:db8::1]/", "http://[2001:db8::1]:8080/"]

@@ -18,7 +18,7 @@ from urllib.parse import quote, unquote, urlsplit
 
 import httptools
 
-__all__ = ["IncompleteResponseError", "Resolver", "Response", "post_many"]
+__all__ = ["IncompleteResponseError", "Resolver", "Response", "post_many", "resolve_addresses"]
 
 # A receiver still sending after this many body bytes is hostile or broken: keep the prefix and hang up.
 _DRAIN_LIMIT = 64 * 1024
@@ -46,18 +46,18 @@ class Response:
 
 
 class Resolver(Protocol):
-    """Async (host, port) -> IP addresses to try in order; raises OSError when none is allowed."""
+    """Async (host, port) -> IP addresses to try in order; raises (e.g. OSError) when none is allowed."""
 
     async def __call__(self, host: str, port: int) -> list[str]:
         """The addresses to connect to, in order."""
-        ...
 
 
 class IncompleteResponseError(ConnectionError):
     """The connection closed, or the response was malformed, before a complete response arrived."""
 
 
-async def _getaddrinfo(host: str, port: int) -> list[str]:
+async def resolve_addresses(host: str, port: int) -> list[str]:
+    """The default resolver: the host's addresses from the system resolver, each once, in its order."""
     infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
@@ -73,6 +73,7 @@ def _check_value(value: str, what: str) -> None:
         raise ValueError(f"{what} contains CR, LF or NUL: {value!r}")
 
 
+@functools.lru_cache(maxsize=1024)
 def _header_name(name: str) -> str:
     """The lower-cased header name, or ValueError when it is no token or is one the client sets itself."""
     if not _TOKEN.fullmatch(name):
@@ -278,8 +279,6 @@ class _Client:
         self.ssl_context = ssl_context
         self.slots: asyncio.Semaphore | None = None
         self.origins: dict[_OriginKey, _Origin] = {}
-        self.urls: dict[str, _Target] = {}
-        self.names: dict[str, str] = {}
         self.idle: dict[_Conn, None] = {}  # every origin's idle connections, oldest first
         self.live: set[_Conn] = set()  # connected and not yet lost
         self.open = 0  # connected, not lost and not being closed by us
@@ -290,13 +289,11 @@ class _Client:
         results: list[Response | Exception | None] = [None] * len(requests)
         queues: dict[_Origin, deque[tuple[int, _Target, bytes, Mapping[str, str]]]] = {}
         for index, (url, body, headers) in enumerate(requests):
-            target = self.urls.get(url)
-            if target is None:
-                try:
-                    target = self.urls[url] = self._parse_url(url)
-                except Exception as exc:
-                    results[index] = exc
-                    continue
+            try:
+                target = self._parse_url(url)
+            except Exception as exc:
+                results[index] = exc
+                continue
             queue = queues.get(target[0])
             if queue is None:
                 queue = queues[target[0]] = deque()
@@ -326,15 +323,11 @@ class _Client:
 
     def _request(self, target: _Target, body: bytes, headers: Mapping[str, str]) -> bytes:
         _origin, prefix, auth_line = target
-        names = self.names
         lines = []
         ua_line = self.ua_line
         for name, value in headers.items():
-            lower = names.get(name)
-            if lower is None:
-                lower = names[name] = _header_name(name)
-            if "\r" in value or "\n" in value or "\0" in value:
-                raise ValueError(f"header {name!r} value contains CR, LF or NUL")
+            lower = _header_name(name)
+            _check_value(value, f"header {name!r} value")
             if lower == "user-agent":
                 ua_line = ""
             elif lower == "authorization":
@@ -492,7 +485,7 @@ async def post_many(requests: Sequence[tuple[str, bytes, Mapping[str, str]]], *,
         user_agent.encode("latin-1")
     if not requests:
         return []
-    client = _Client(timeout=timeout, resolve=resolve or _getaddrinfo, per_origin=per_origin, total=total,
+    client = _Client(timeout=timeout, resolve=resolve or resolve_addresses, per_origin=per_origin, total=total,
                      body_limit=body_limit, user_agent=user_agent, ssl_context=ssl_context)
     try:
         return await client.run(requests)

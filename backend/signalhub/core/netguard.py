@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import socket
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
 from signalhub.core.config import get_settings
+from signalhub.core.http1 import resolve_addresses
 
 _LOOPBACK_NAMES = {"localhost", "localhost.localdomain"}
 
@@ -82,7 +82,7 @@ async def public_addresses(host: str, port: int) -> list[str]:
 
     Used as the connection's own resolver, so DNS cannot change between the check and the connect."""
     try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        addresses = await resolve_addresses(host, port)
     except socket.gaierror as exc:
         raise UnresolvableHostError(f"url: host {host!r} does not resolve") from exc
-    return check_addresses(host, (str(info[4][0]) for info in infos))
+    return check_addresses(host, addresses)

@@ -193,18 +193,17 @@ def record_outcomes(session: Session, outcomes: Sequence[dict[str, Any]]) -> Non
     groups: dict[tuple[tuple[str, Any], ...], list[int]] = defaultdict(list)
     for outcome in outcomes:
         groups[tuple(sorted((k, v) for k, v in outcome.items() if k != "id"))].append(outcome["id"])
-    singles: list[dict[str, Any]] = []
+    singles: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
     # A chunk's successes share their values (sent now), so most of a chunk is a single statement.
     for values, ids in groups.items():
         if len(ids) == 1:
-            singles.append({"id": ids[0], **dict(values)})
+            singles[tuple(name for name, _ in values)].append({"id": ids[0], **dict(values)})
             continue
         session.execute(update(NotificationDelivery).where(_id_in(session, NotificationDelivery.id, ids))
                         .values(dict(values)).execution_options(synchronize_session=False))
-    for keys in {tuple(sorted(single)) for single in singles}:
+    for rows in singles.values():
         # Retries each have their own time: those go as executemany, one per set of columns.
-        session.execute(update(NotificationDelivery).execution_options(synchronize_session=False),
-                        [single for single in singles if tuple(sorted(single)) == keys])
+        session.execute(update(NotificationDelivery).execution_options(synchronize_session=False), rows)
 
 
 def due_delivery_ids(session: Session, now: datetime, limit: int) -> list[int]:
